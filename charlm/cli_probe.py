@@ -121,12 +121,13 @@ def run_probe(args) -> int:
         written = [out / "probe.json", out / "probe.md", out / "probe.png"]
         if args.pairs_out:
             written.append(Path(args.pairs_out))
-        print(f"{len(pairs):,} pairs in {seconds:.1f} s; wrote " + ", ".join(map(str, written)))
+        print(f"{len(pairs):,} pairs in {seconds:.1f} s; wrote " + ", ".join(map(str, written))
+              + " (probe.md adds accuracy per condition)")
     return 0
 
 
 def _default_out(args, files) -> Path:
-    tag = f"probe-{_data_tag(files)}"
+    tag = f"probe-{_data_tag(files) if args.data else 'agreement'}"
     if args.checkpoint:
         return Path(args.checkpoint) / tag
     from charlm.corpus import resolve_corpus
@@ -139,7 +140,7 @@ def _write_reports(summary: dict, out: Path) -> None:
     from charlm.plots import markdown, probe_chart
 
     atomic_write_json(out / "probe.json", summary)
-    atomic_write(out / "probe.md", markdown(summary, "Agreement probes"))
+    atomic_write(out / "probe.md", markdown(summary, "Agreement probes", conditions=True))
     probe_chart(summary, out / "probe.png", "Agreement probes")
 
 

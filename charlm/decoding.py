@@ -53,6 +53,12 @@ class RecurrentStep:
             table = ops.matmul(self.embedding.embeddings, cell.kernel)
             if cell.use_bias:
                 table = table + cell.bias
+        # Upper LSTM layers: [x, h] @ [[W], [U]] as one matmul [B, H_in + H] @ [H_in + H, 4H]
+        # instead of two: one larger product is faster than two small ones at batch sizes
+        # where generation is compute-bound.
+        stacked = {i: ops.concatenate([layer.cell.kernel, layer.cell.recurrent_kernel], axis=0)
+                   for i, layer in enumerate(self.rnns)
+                   if i > 0 and isinstance(layer, keras.layers.LSTM)}
 
         def step(tokens, states):
             states, new_states, start = list(states), [], 0
@@ -68,7 +74,7 @@ class RecurrentStep:
                     if i == 0:
                         z = ops.take(table, tokens, axis=0) + ops.matmul(h, cell.recurrent_kernel)
                     else:
-                        z = ops.matmul(x, cell.kernel) + ops.matmul(h, cell.recurrent_kernel)
+                        z = ops.matmul(ops.concatenate([x, h], axis=-1), stacked[i])
                         if cell.use_bias:
                             z = z + cell.bias
                     x, c = _lstm_update(cell, z, c)  # z [B, 4H] → h [B, H], c [B, H]

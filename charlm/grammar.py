@@ -520,13 +520,28 @@ def _condition(num, attrs, matrix_num=None):
     return label + (f"__{'_'.join(attrs)}_attractor{'s' * (len(attrs) > 1)}" if attrs else "")
 
 
-def generate_pairs(construction: str, n: int, seed: int = 4321) -> list[dict]:
+# The word sets a probe suite can put in the slots that matter (subject head, attractors,
+# agreeing verb): name → (lexicon, the pairs' `source`). The other slots always use TRAIN words.
+PAIR_WORDS = {
+    # never in the corpus: number must be read from the morphology (-s/-es/-ies) alone
+    "heldout": (HELDOUT, "charlm-agreement"),
+    # the corpus' own words in new sentences: number may be recalled per word
+    "known": (TRAIN, "charlm-agreement-known-words"),
+}
+
+
+def generate_pairs(construction: str, n: int, seed: int = 4321, words: str = "heldout",
+                   exclude=frozenset()) -> list[dict]:
     """`n` minimal pairs for one construction, balanced over subject number and attractor counts
-    and numbers, with held-out words in the subject, attractor and agreeing-verb slots."""
+    and numbers, with the `PAIR_WORDS[words]` lexicon in the subject, attractor and agreeing-verb
+    slots. No good sentence is in `exclude` (e.g. the training corpus' lines) where avoidable."""
     if construction not in CONSTRUCTIONS:
         raise ValueError(f"unknown construction {construction!r}; one of {CONSTRUCTIONS}")
+    if words not in PAIR_WORDS:
+        raise ValueError(f"unknown word set {words!r}; one of {list(PAIR_WORDS)}")
+    lexicon, source = PAIR_WORDS[words]
     rng = random.Random(f"{seed}:{construction}")
-    g = _Gen(rng, HELDOUT, TRAIN, probe=True)
+    g = _Gen(rng, lexicon, TRAIN, probe=True)
     allowed, pairs, seen = ATTRACTORS[construction], [], set()
     for i in range(n):  # cycle through attractor counts, subject numbers, attractor numbers
         k, j = allowed[i % len(allowed)], i // len(allowed)
@@ -536,7 +551,7 @@ def generate_pairs(construction: str, n: int, seed: int = 4321) -> list[dict]:
         attrs = [(SG, PL)[(cell >> b) & 1] for b in range(k)]
         for _ in range(50):  # avoid duplicate sentences where the grammar allows
             tokens, si, vi, bad = _attempt(g, construction, num, attrs, matrix_num)
-            if " ".join(tokens) not in seen:
+            if " ".join(tokens) not in seen and _sentence(tokens) not in exclude:
                 break
         seen.add(" ".join(tokens))
         last = vi == len(tokens) - 1
@@ -544,7 +559,7 @@ def generate_pairs(construction: str, n: int, seed: int = 4321) -> list[dict]:
         prefix = _sentence(tokens[:vi])[:-1]
         suffix = "" if last else " ".join(tokens[vi + 1:]) + "."
         pairs.append({
-            "id": f"{construction}-{i:04d}", "source": "charlm-agreement",
+            "id": f"{construction}-{i:04d}", "source": source,
             "category": construction, "condition": _condition(num, attrs, matrix_num),
             "n_attr": k, "distance": vi - si - 1,
             "sentence_good": " ".join(w for w in (prefix, good_w, suffix) if w),

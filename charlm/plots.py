@@ -29,8 +29,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def markdown(summary: dict, title: str = "Agreement probes") -> str:
-    """Accuracy (%) per group, with n and a 95% Wilson interval, then by attractors and distance."""
+def markdown(summary: dict, title: str = "Agreement probes", conditions: bool = False) -> str:
+    """Accuracy (%) per group, with n and a 95% Wilson interval, then by attractors and distance;
+    with `conditions`, also per condition (e.g. singular subject, plural attractor), which shows
+    agreement attraction: right when the nearest noun matches the subject, wrong when not."""
     groups = summary["groups"]
     many = len({g["source"] for g in groups}) > 1
     attrs = sorted({int(k) for g in groups for k in g.get("by_n_attr", {})})
@@ -55,6 +57,12 @@ def markdown(summary: dict, title: str = "Agreement probes") -> str:
                 for g in groups if g.get("by_distance")]
         rows.append(["**all**"] + [_cell(summary["by_distance"].get(d)) for d in dists])
         lines += _table(["group"] + dists, rows)
+    if conditions and any(g.get("by_condition") for g in groups):
+        lines += ["", "Accuracy % by condition:", ""]
+        rows = [[group_label(g, many), cond.replace("__", ", ").replace("_", " "), str(st["n"]),
+                 pct(st), ci(st)]
+                for g in groups for cond, st in g.get("by_condition", {}).items()]
+        lines += _table(["group", "condition", "n", "accuracy %", "95% CI"], rows)
     if summary.get("skipped"):
         lines += ["", f"{summary['skipped']} pair(s) skipped (characters outside the vocabulary)."]
     return "\n".join(lines) + "\n"

@@ -66,9 +66,13 @@ class Pair:
 
 
 # --- reading ---------------------------------------------------------------------------------
-def default_suite() -> list[Path]:
-    files = sorted(SUITE_DIR.glob("*.jsonl"))
-    if not files:
+def default_suite(heldout: bool = True, known_words: bool = True) -> list[Path]:
+    """The shipped suite: held-out words (corpora/agreement/*.jsonl) and the same constructions
+    with the training corpus' own words in new sentences (corpora/agreement/known_words/)."""
+    parts = [SUITE_DIR] * heldout + [SUITE_DIR / "known_words"] * known_words
+    found = [sorted(folder.glob("*.jsonl")) for folder in parts]
+    files = [f for part in found for f in part]
+    if not all(found):
         raise UserError(f"the shipped probe suite is missing from {SUITE_DIR}; regenerate it with "
                         "python corpora/make_agreement_corpus.py")
     return files

@@ -170,3 +170,20 @@ def test_no_duplicate_pairs(pairs):
 def test_unknown_construction():
     with pytest.raises(ValueError, match="unknown construction"):
         grammar.generate_pairs("across_everything", 3)
+    with pytest.raises(ValueError, match="unknown word set"):
+        grammar.generate_pairs("simple", 3, words="borrowed")
+
+
+def test_known_word_pairs_use_training_words_in_new_sentences(corpus):
+    lines = frozenset(corpus.splitlines())
+    train_verbs = {form: v for v in grammar.TRAIN.verbs for form in (v.s, v.base)}
+    for construction in CONSTRUCTIONS:
+        known = grammar.generate_pairs(construction, 60, words="known", exclude=lines)
+        assert {p["source"] for p in known} == {"charlm-agreement-known-words"}
+        assert not {p["sentence_good"] for p in known} & lines  # none copied from the corpus
+        for p in known:
+            prefix = p["prefix"].split()
+            assert prefix[len(prefix) - p["distance"] - 1].rstrip(",") in TRAIN_NOUNS
+            verb = train_verbs[p["good"].rstrip(".")]
+            assert {p["good"].rstrip("."), p["bad"].rstrip(".")} == {verb.s, verb.base}
+            assert not set(words(p["sentence_good"])) & grammar.HELDOUT_WORDS

@@ -114,9 +114,12 @@ def test_lowercase_and_unknown_policies():
     assert flags == [True] and first == {"u": "f:3"}
 
 
-def test_shipped_suite_covers_the_constructions():
-    pairs, formats = probes.load_pairs(probes.default_suite())
+@pytest.mark.parametrize("half", ["heldout", "known"])
+def test_shipped_suite_covers_the_constructions(half):
+    files = probes.default_suite(heldout=half == "heldout", known_words=half == "known")
+    pairs, formats = probes.load_pairs(files)
     assert set(formats.values()) == {"pairs"} and len(pairs) == 8000
+    assert {p.source for p in pairs} == {grammar.PAIR_WORDS[half][1]}
     by_category = Counter(p.category for p in pairs)
     assert set(by_category) == set(grammar.CONSTRUCTIONS)  # both object relatives, coordination…
     assert set(by_category.values()) == {1000}
@@ -135,6 +138,7 @@ def test_cli_probe_ngram_writes_everything(tmp_path, capsys):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT)
     rows = [{"id": f"q{i}", "category": "pp", "n_attr": 1,
+             "condition": f"{'plural' if i == 1 else 'singular'}_subject__plural_attractor",
              "sentence_good": f"The {a} near the {b} {v}.",
              "sentence_bad": f"The {a} near the {b} {w}.",
              "method": "one_prefix", "prefix": f"The {a} near the {b}", "good": f"{v}.",
@@ -151,7 +155,11 @@ def test_cli_probe_ngram_writes_everything(tmp_path, capsys):
     assert summary["model"]["kind"] == "ngram" and summary["n_pairs"] == 4
     # "The students perform." uses letters TINY_TEXT lacks: skipped, and still listed below
     assert summary["skipped"] == 1 and summary["overall"] == {**probes.stats([True] * 3)}
-    assert (out / "probe.png").stat().st_size > 1000 and "| pp |" in (out / "probe.md").read_text()
+    report = (out / "probe.md").read_text()
+    assert (out / "probe.png").stat().st_size > 1000 and "| pp |" in report
+    # per condition: the singular-subject rows (q0, q2) apart from the plural one (q1)
+    assert "| pp | singular subject, plural attractor | 2 | 100.0 |" in report
+    assert "| pp | plural subject, plural attractor | 1 | 100.0 |" in report
     assert json.loads((out / "probe.json").read_text())["overall"] == summary["overall"]
     scored = [json.loads(line) for line in pairs_out.read_text().splitlines()]
     assert [s.get("id", s.get("pairID")) for s in scored] == ["q0", "q1", "q2", "0"]
