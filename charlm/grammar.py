@@ -5,7 +5,12 @@ into a TRAIN part, the only words `generate_corpus` uses, and a HELD-OUT part (~
 and verbs of each class, chosen by a hash of the word). `generate_pairs` puts held-out words in
 the slots that matter: the subject head, every attractor noun and the agreeing verb. A model
 therefore can't have memorised a probe word's number; it has to read it from the -s/-es/-ies
-morphology. Irregular plurals (man/men, child/children, ...) always stay in TRAIN.
+morphology. Irregular plurals (man/men, child/children, ...) always stay in TRAIN. With
+`words="known"` it uses TRAIN words instead, in sentences the corpus does not contain (the
+in-distribution half of the shipped suite).
+
+The file is long because most of it is the lexicon (word lists with class tags); the grammar
+itself is the second half.
 
 Pair convention: `good`/`bad` are the agreeing verb exactly as it appears in the sentence, so
 when the verb ends the sentence they carry the final period ("laughs." / "laugh.") and
