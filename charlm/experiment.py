@@ -54,7 +54,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--data", nargs="+", metavar="FILE", help="pair files (default: the shipped suite's known-words half)")
+    p.add_argument("--data", nargs="+", metavar="FILE",
+                   help="pair files (default: the shipped suite's known-words half)")
     p.add_argument("--out", default="checkpoints/experiment-cells",
                    help="one checkpoint per cell plus cells.json/.md/.png "
                         "(checkpoints/experiment-cells); a cell already trained there is reused")
