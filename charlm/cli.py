@@ -18,44 +18,54 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of the same name
-    ("--corpus", str, "text file, .gz, directory of .txt, or a name: agreement (default, "
-                      "embedded), tinyshakespeare, warpeace"),
+TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of the same name;
+    # the help shows that field's default (see _add_train), so it cannot go stale
+    ("--corpus", str, "text file, .gz, directory of .txt, or a name: agreement (embedded), "
+                      "tinyshakespeare, warpeace"),
     ("--val-corpus", str, "separate validation text (default: the tail of --corpus)"),
-    ("--val-fraction", float, "share of the corpus tail held out for validation (0.1)"),
-    ("--tokenizer", str, "char (default) | bpe | unigram"),
-    ("--vocab-size", int, "sentencepiece vocabulary size (2000)"),
-    ("--cell", str, "lstm (default) | gru | rnn"),
-    ("--layers", int, "recurrent layers (1)"),
-    ("--units", int, "units per recurrent layer (384)"),
-    ("--embedding-dim", int, "embedding size (64)"),
-    ("--dropout", float, "dropout between layers and before the output (0)"),
-    ("--batching", str, "stream (truncated BPTT, state carried; default) | random windows"),
+    ("--val-fraction", float, "share of the corpus tail held out for validation"),
+    ("--tokenizer", str, "char | bpe | unigram"),
+    ("--vocab-size", int, "sentencepiece vocabulary size"),
+    ("--cell", str, "lstm | gru | rnn"),
+    ("--layers", int, "recurrent layers"),
+    ("--units", int, "units per recurrent layer"),
+    ("--embedding-dim", int, "embedding size"),
+    ("--dropout", float, "dropout between layers and before the output"),
+    ("--batching", str, "stream (truncated BPTT, state carried) | random windows"),
     ("--state-reset-every", int, "stream batching: each row restarts from a zero state every N "
-                                 "windows, staggered (16; 0 = only at epoch starts)"),
-    ("--seq-len", int, "tokens per training window (64)"),
-    ("--batch-size", int, "windows per batch (64)"),
-    ("--lr", float, "peak learning rate (8e-3)"),
-    ("--min-lr-ratio", float, "final lr as a share of --lr (0.05)"),
-    ("--warmup-steps", int, "linear warm-up steps (50)"),
-    ("--weight-decay", float, "AdamW weight decay (0)"),
-    ("--clip-norm", float, "global gradient-norm clip (1.0)"),
+                                 "windows, staggered (0 = only at epoch starts)"),
+    ("--seq-len", int, "tokens per training window (the BPTT length)"),
+    ("--batch-size", int, "windows per batch"),
+    ("--lr", float, "peak learning rate"),
+    ("--min-lr-ratio", float, "final lr as a share of --lr"),
+    ("--warmup-steps", int, "linear warm-up steps"),
+    ("--weight-decay", float, "AdamW weight decay"),
+    ("--clip-norm", float, "global gradient-norm clip"),
     ("--max-steps", int, "stop after this many steps"),
-    ("--max-minutes", float, "stop after this many minutes (default 3.5 if no budget is given)"),
+    ("--max-minutes", float, "stop after this many minutes (if no budget is given: "
+                             "{DEFAULT_MINUTES:g})"),
     ("--epochs", float, "stop after this many passes over the training text"),
-    ("--eval-every", int, "steps between validations and checkpoints (250)"),
-    ("--eval-max-chars", int, "validation reads at most this many tokens (200000)"),
+    ("--eval-every", int, "steps between validations and checkpoints"),
+    ("--eval-max-chars", int, "validation reads at most this many tokens"),
     ("--patience", int, "stop after this many validations without improvement (0 = off)"),
-    ("--sample-chars", int, "length of the sample printed at each validation (200)"),
-    ("--seed", int, "random seed (1234)"),
+    ("--sample-chars", int, "length of the sample printed at each validation"),
+    ("--seed", int, "random seed"),
     ("--out", str, "checkpoint folder (default checkpoints/<corpus>-<time>)"),
 ]
 
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a model (also: python train.py)")
+    from charlm.config import DEFAULT_MINUTES, TrainConfig
+
+    defaults = TrainConfig()
     for flag, kind, text in TRAIN_FLAGS:
-        p.add_argument(flag, type=kind, default=None, help=text)
+        default = getattr(defaults, flag[2:].replace("-", "_"))
+        if default is not None:
+            shown = f"{default:g}" if isinstance(default, float) else default
+            text += f"; default {shown}"
+        p.add_argument(flag, type=kind, default=None,
+                       help=text.format(DEFAULT_MINUTES=DEFAULT_MINUTES))
     p.add_argument("--config", help="JSON file of settings (flags override it)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in this checkpoint folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or logs")

@@ -51,8 +51,8 @@ def add_arguments(parser) -> None:
                    help="the budget: every cell gets the parameter count of a 1-layer LSTM with "
                         "this many units (256)")
     p.add_argument("--embedding-dim", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--batch-size", type=int, help="windows per batch (train's default)")
+    p.add_argument("--seq-len", type=int, help="BPTT window (train's default)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--data", nargs="+", metavar="FILE",
                    help="pair files (default: the shipped suite's known-words half)")
@@ -123,9 +123,11 @@ def _train_cell(args, cell: str, units: int, folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
     config = TrainConfig(corpus=args.corpus, cell=cell, units=units, layers=1,
-                         embedding_dim=args.embedding_dim, batch_size=args.batch_size,
-                         seq_len=args.seq_len, max_minutes=args.minutes, seed=args.seed,
-                         eval_max_chars=50_000, out=str(folder))
+                         embedding_dim=args.embedding_dim, max_minutes=args.minutes,
+                         seed=args.seed, eval_max_chars=50_000, out=str(folder))
+    for name in ("batch_size", "seq_len"):  # only when given: else the trainer's defaults
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
     print(f"{cell}: training {units} units for {args.minutes:g} min → {folder}", file=sys.stderr)
     train(config, quiet=True)
 
