@@ -41,9 +41,10 @@ class TrainConfig:
     # from one window to the next; `random` = independent random windows from a zero state.
     batching: str = "stream"
     # 128 × 32: truncated BPTT cuts every gradient at a window edge, so a subject and its verb
-    # ~45 characters apart share a 64-character window less than a third of the time; 128
-    # learned agreement across attractors in the default 3.5 minutes (64 did not) and matched
-    # 64 on Tiny Shakespeare. Above lstm_kernels.MAX_UNROLL (200) the CPU kernel is not used.
+    # ~45 characters apart share a 64-character window less than a third of the time. With the
+    # default seed, 128 learned agreement across attractors in 3.5 minutes and 64 did not; on
+    # Tiny Shakespeare they are equal. Above lstm_kernels.MAX_UNROLL (200) the CPU kernel is
+    # not used.
     seq_len: int = 128
     state_reset_every: int = 16  # stream batching: each row restarts from zero every N windows
     batch_size: int = 32  # same characters per step as 64 × 64, with more updates than 128 × 64

@@ -8,7 +8,7 @@ import pytest
 from charlm import grammar, probes
 from charlm.cli import main
 from charlm.errors import UserError
-from charlm.experiment import count_params, units_for
+from charlm.experiment import DEFAULT_LRS, count_params, parse_learning_rates, units_for
 from conftest import TINY_TEXT
 
 BLIMP = {"sentence_good": "Boys that aren't disturbing Natalie suffer.",
@@ -209,6 +209,15 @@ def test_experiment_parameter_budget(cell):
     assert abs(count_params(cell, units, 43, 64) / count_params("lstm", 256, 43, 64) - 1) < 0.01
 
 
+def test_experiment_learning_rates():
+    assert parse_learning_rates(None, ["rnn", "lstm"]) == {}
+    assert parse_learning_rates("0.02", ["rnn", "lstm"]) == {"rnn": 0.02, "lstm": 0.02}
+    assert parse_learning_rates("rnn=3e-3", ["rnn", "lstm"]) == {"rnn": 0.003}
+    for bad in ("gru=0.01", "rnn=fast", "rnn=-1", "rnn=1=2"):
+        with pytest.raises(UserError, match="--lr"):
+            parse_learning_rates(bad, ["rnn", "lstm"])
+
+
 def test_experiment_cells_end_to_end(tmp_path, capsys):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT)
@@ -220,12 +229,14 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
     data = _jsonl(tmp_path / "d.jsonl", rows)
     argv = ["experiment", "cells", "--cells", "rnn,lstm", "--minutes", "0.005", "--corpus",
             str(corpus), "--lstm-units", "16", "--embedding-dim", "8", "--batch-size", "4",
-            "--seq-len", "20", "--data", str(data), "--out", str(tmp_path / "exp")]
+            "--seq-len", "20", "--data", str(data), "--out", str(tmp_path / "exp"),
+            "--lr", "lstm=0.005"]
     assert main(argv) == 0
     result = json.loads((tmp_path / "exp" / "cells.json").read_text())
     assert [c["cell"] for c in result["cells"]] == ["rnn", "lstm"]
     rnn, lstm = result["cells"]
     assert abs(rnn["params"] - lstm["params"]) / lstm["params"] < 0.02 and rnn["units"] > 16
+    assert (rnn["lr"], lstm["lr"]) == (DEFAULT_LRS["rnn"], 0.005)  # --lr names lstm only
     assert set(result["summaries"]["rnn"]["by_distance"]) == {"2-3", "7-9"}
     assert (tmp_path / "exp" / "cells.png").stat().st_size > 1000
     assert "| rnn |" in capsys.readouterr().out
