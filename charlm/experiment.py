@@ -53,6 +53,9 @@ def add_arguments(parser) -> None:
     p.add_argument("--minutes", type=float, default=8.0,
                    help="training time per cell (8: the default LSTM needs about that to learn "
                         "agreement across attractors reliably)")
+    p.add_argument("--steps", type=int,
+                   help="train each cell this many steps instead (the same number of updates "
+                        "whatever each cell's speed; overrides --minutes)")
     p.add_argument("--lstm-units", type=int, default=384,
                    help="the budget: every cell gets the parameter count of a 1-layer LSTM with "
                         "this many units (384, train's default model)")
@@ -81,8 +84,9 @@ def run(args) -> int:
     if bad or not cells:
         raise UserError(f"--cells takes a comma-separated list of rnn, gru and lstm, "
                         f"not {args.cells!r}")
-    if args.minutes <= 0 or args.lstm_units < 1:
-        raise UserError("--minutes and --lstm-units must be positive")
+    if args.minutes <= 0 or args.lstm_units < 1 or (args.steps is not None and args.steps < 1):
+        raise UserError("--minutes, --steps and --lstm-units must be positive")
+    budget = _budget(args)
     lrs = {**{c: lr for c, lr in DEFAULT_LRS.items() if c in cells},
            **parse_learning_rates(args.lr, cells)}
     out = Path(args.out)
@@ -104,7 +108,7 @@ def run(args) -> int:
         print(f"{cell}: {units} units, {row['params']:,} parameters, {row['steps']} steps, "
               f"val {row['val_bpc']:.3f} bpc, agreement {100 * row['accuracy']:.1f}%",
               file=sys.stderr)
-    result = {"corpus": corpus.name, "minutes_per_cell": args.minutes, "target_params": target,
+    result = {"corpus": corpus.name, "budget_per_cell": budget, "target_params": target,
               "data": [str(f) for f in files], "cells": rows,
               "summaries": {c: {k: s[k] for k in ("overall", "by_distance", "by_n_attr",
                                                   "groups")} for c, s in summaries.items()}}
@@ -113,7 +117,7 @@ def run(args) -> int:
     atomic_write(out / "cells.md", table)
     experiment_chart(summaries, out / "cells.png",
                      f"Agreement vs distance: {', '.join(cells)} at ~{target:,} parameters, "
-                     f"{args.minutes:g} min each on {corpus.name}")
+                     f"{budget} each on {corpus.name}")
     print(table)
     print(f"wrote {out / 'cells.json'}, {out / 'cells.md'}, {out / 'cells.png'}")
     return 0
@@ -138,6 +142,10 @@ def parse_learning_rates(text: str | None, cells: list[str]) -> dict:
     return rates
 
 
+def _budget(args) -> str:
+    return f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+
+
 def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> None:
     from charlm.config import TrainConfig
     from charlm.trainer import train
@@ -153,14 +161,15 @@ def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> 
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
     config = TrainConfig(corpus=args.corpus, cell=cell, units=units, layers=1,
-                         embedding_dim=args.embedding_dim, max_minutes=args.minutes,
+                         embedding_dim=args.embedding_dim,
+                         max_minutes=None if args.steps else args.minutes, max_steps=args.steps,
                          seed=args.seed, eval_max_chars=50_000, out=str(folder))
     for name in ("batch_size", "seq_len"):  # only when given: else the trainer's defaults
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     if lr is not None:
         config.lr = lr
-    print(f"{cell}: training {units} units for {args.minutes:g} min → {folder}", file=sys.stderr)
+    print(f"{cell}: training {units} units for {_budget(args)} → {folder}", file=sys.stderr)
     train(config, quiet=True)
 
 
@@ -188,7 +197,7 @@ def cells_markdown(result: dict) -> str:
     dists, attrs = list(first.get("by_distance", {})), list(first.get("by_n_attr", {}))
     header = (["cell", "units", "params", "lr", "steps", "val bpc", "all %"]
               + [f"dist {d}" for d in dists] + [f"{a} attr." for a in attrs])
-    lines = [f"# Cells experiment: {result['minutes_per_cell']:g} min each on {result['corpus']}",
+    lines = [f"# Cells experiment: {result['budget_per_cell']} each on {result['corpus']}",
              "", "Agreement accuracy % on the probe suite (n per column as in probe.md).", "",
              "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:

@@ -227,7 +227,7 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
             for a, v, w, n in [("cat", "sleeps", "sleep", 3), ("cats", "sleep", "sleeps", 3),
                                ("girl", "sings", "sing", 8)]]
     data = _jsonl(tmp_path / "d.jsonl", rows)
-    argv = ["experiment", "cells", "--cells", "rnn,lstm", "--minutes", "0.005", "--corpus",
+    argv = ["experiment", "cells", "--cells", "rnn,lstm", "--steps", "3", "--corpus",
             str(corpus), "--lstm-units", "16", "--embedding-dim", "8", "--batch-size", "4",
             "--seq-len", "20", "--data", str(data), "--out", str(tmp_path / "exp"),
             "--lr", "lstm=0.005"]
@@ -237,6 +237,7 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
     rnn, lstm = result["cells"]
     assert abs(rnn["params"] - lstm["params"]) / lstm["params"] < 0.02 and rnn["units"] > 16
     assert (rnn["lr"], lstm["lr"]) == (DEFAULT_LRS["rnn"], 0.005)  # --lr names lstm only
+    assert rnn["steps"] == lstm["steps"] == 3 and result["budget_per_cell"] == "3 steps"
     assert set(result["summaries"]["rnn"]["by_distance"]) == {"2-3", "7-9"}
     assert (tmp_path / "exp" / "cells.png").stat().st_size > 1000
     assert "| rnn |" in capsys.readouterr().out
