@@ -29,7 +29,10 @@ from keras import ops
 
 from charlm.sampler import Sampler
 
-CHUNK_SIZE = 128  # steps per compiled call: streaming granularity vs per-call overhead
+# Steps per compiled call: streaming granularity vs per-call and host-decoding overhead. At batch
+# 64 on 2 CPU cores, 256 gave 2–3% more chars/s than 128 (512: 1% more again); a chunk is still
+# only ~20 ms at batch 1.
+CHUNK_SIZE = 256
 MIN_SHARD_ROWS = 16  # below this many rows per core, splitting a CPU batch does not pay
 UNK_ID = 0  # <unk>: CharTokenizer's id 0 and sentencepiece's unk_id
 
