@@ -148,19 +148,11 @@ def _budget(args) -> str:
 
 
 def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> None:
+    from dataclasses import asdict
+
     from charlm.config import TrainConfig
     from charlm.trainer import train
 
-    weights = folder / "best" / "model.weights.h5"
-    if weights.is_file():
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]
-        if saved.get("cell") != cell or saved.get("units") != units:
-            raise UserError(f"{folder} holds a different model ({saved.get('cell')} × "
-                            f"{saved.get('units')}); choose another --out")
-        print(f"{cell}: reusing the model trained in {folder}", file=sys.stderr)
-        return
-    if folder.exists() and any(folder.iterdir()):
-        raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
     config = TrainConfig(corpus=args.corpus, cell=cell, units=units, layers=1,
                          embedding_dim=args.embedding_dim,
                          max_minutes=None if args.steps else args.minutes, max_steps=args.steps,
@@ -170,6 +162,19 @@ def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> 
             setattr(config, name, getattr(args, name))
     if lr is not None:
         config.lr = lr
+    if (folder / "best" / "model.weights.h5").is_file():
+        # Reuse only a model trained exactly as this run would train it (any folder name).
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))["train"]
+        wanted = asdict(config)
+        changed = [f"{k} {saved.get(k)} → {v}" for k, v in wanted.items()
+                   if k not in ("out", "extra") and saved.get(k) != v]
+        if changed:
+            raise UserError(f"{folder} holds a model trained with other settings "
+                            f"({', '.join(changed)}); remove it or choose another --out")
+        print(f"{cell}: reusing the model trained in {folder}", file=sys.stderr)
+        return
+    if folder.exists() and any(folder.iterdir()):
+        raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
     print(f"{cell}: training {units} units for {_budget(args)} → {folder}", file=sys.stderr)
     train(config, quiet=True)
 

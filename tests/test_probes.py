@@ -243,3 +243,7 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
     assert "| rnn |" in capsys.readouterr().out
     assert main(argv) == 0  # trained cells are reused, not retrained
     assert "reusing" in capsys.readouterr().err
+    before = (tmp_path / "exp" / "rnn" / "config.json").read_bytes()
+    assert main(argv[:5] + ["4"] + argv[6:]) == 2  # --steps 4: not the run the folder holds
+    assert "steps 3 → 4" in capsys.readouterr().err
+    assert (tmp_path / "exp" / "rnn" / "config.json").read_bytes() == before
