@@ -148,8 +148,7 @@ def _budget(args) -> str:
 
 
 def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> None:
-    from dataclasses import asdict
-
+    from charlm.checkpoint import read_config
     from charlm.config import TrainConfig
     from charlm.trainer import train
 
@@ -164,9 +163,8 @@ def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> 
         config.lr = lr
     if (folder / "best" / "model.weights.h5").is_file():
         # Reuse only a model trained exactly as this run would train it (any folder name).
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))["train"]
-        wanted = asdict(config)
-        changed = [f"{k} {saved.get(k)} → {v}" for k, v in wanted.items()
+        saved = read_config(folder)["train"]
+        changed = [f"{k} {saved.get(k)} → {v}" for k, v in config.to_dict().items()
                    if k not in ("out", "extra") and saved.get(k) != v]
         if changed:
             raise UserError(f"{folder} holds a model trained with other settings "
