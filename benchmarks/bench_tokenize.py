@@ -30,8 +30,9 @@ def main() -> None:
     parser.add_argument("--corpus", default="../shared/corpora/gutenberg_uga_train.txt.gz")
     args = parser.parse_args()
     os.environ["CHARLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="charlm-bench-")
-    from charlm.corpus import resolve_corpus
-    from charlm.tokenizer import CharTokenizer, encode_corpus
+    from charlm.data.corpus import resolve_corpus
+    from charlm.data.id_cache import encode_corpus
+    from charlm.data.tokenizers import CharTokenizer
 
     corpus = resolve_corpus(args.corpus, download=False)
     base = _status("VmRSS")

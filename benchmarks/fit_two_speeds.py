@@ -9,7 +9,7 @@ kept busy). Variants change one thing each:
     interop1    TF_NUM_INTEROP_THREADS=1 (one executor thread instead of one per core)
     intra1      TF_NUM_INTRAOP_THREADS=1 (single-threaded kernels)
     jit         model.compile(jit_compile=True)
-    charlm      the same model with charlm's CPU LSTM kernel (charlm.model.FusedLSTM)
+    charlm      the same model with charlm's CPU LSTM kernel (charlm.model.model.FusedLSTM)
 
     python benchmarks/fit_two_speeds.py --runs 5 [--variants default,interop1,...] [--json]
 
@@ -46,7 +46,7 @@ def child(args) -> None:
     lstm_class = None
     if args.charlm_kernel:
         sys.path.insert(0, str(ROOT))
-        from charlm.model import FusedLSTM as lstm_class  # a keras.layers.LSTM, other kernel
+        from charlm.model.model import FusedLSTM as lstm_class  # a keras.layers.LSTM, other kernel
     import keras
     import tensorflow as tf
 

@@ -1,8 +1,16 @@
-"""charlm: character-level LSTM language models on Keras 3 — train, generate, evaluate, probe."""
+"""charlm: character-level LSTM language models on Keras 3 — train, generate, evaluate, probe.
+
+`import charlm` is cheap: it imports neither Keras nor TensorFlow. The backend loads when a
+command or `charlm.load` / `charlm.train` needs it.
+
+    import charlm
+    run = charlm.train(corpus="my_text.txt", max_steps=500)   # → the checkpoint folder
+    lm = charlm.load(run)                                      # model, tokenizer, config
+    lm.generate("ROMEO:", length=200)
+    lm.eval("some held-out text")["bpc"]
+"""
 
 import os
-import sys
-import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -10,43 +18,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 __version__ = "0.1.0"
 
 
-def _import_backend_quietly():
-    """Import Keras and its backend with C-level stderr parked in a temp file.
-
-    TensorFlow's C++ start-up prints absl log lines (oneDNN notices, "no CUDA drivers") straight
-    to file descriptor 2, ignoring TF_CPP_MIN_LOG_LEVEL; users should see one-line errors, not
-    that. If the import fails, the captured text is replayed so nothing is hidden.
-    """
-    if "keras" in sys.modules or os.environ.get("CHARLM_VERBOSE_IMPORT"):
-        return
-    try:
-        saved = os.dup(2)
-    except OSError:  # no real stderr (embedded interpreters)
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras
-
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                tf.config.list_physical_devices()  # device discovery logs here, once
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-_import_backend_quietly()
-
-
 def load(path, which: str = "best"):
-    """Load a checkpoint folder: `charlm.load("checkpoints/run").generate("ROMEO:")`."""
-    from charlm.inference import load as _load
+    """A training run's folder or an exported folder → `charlm.api.LanguageModel`."""
+    from charlm.api import load as _load
 
     return _load(path, which)
+
+
+def train(corpus: str = "agreement", **settings):
+    """Train a model (settings are `train`'s flags, e.g. max_steps=500) → the checkpoint folder."""
+    from charlm.api import train as _train
+
+    return _train(corpus, **settings)

@@ -1,4 +1,6 @@
-"""The self-describing checkpoint folder, written atomically, loaded without executing code.
+"""Checkpoint and export folders: every file name, atomic writes, and the one `load()`.
+
+A training run (`charlm train --out DIR`):
 
     DIR/config.json            every setting, model spec, tokenizer, corpus hash, library versions
     DIR/tokenizer/             tokenizer assets (vocab.json, tokenizer.model for sentencepiece)
@@ -11,9 +13,14 @@
         trainer.json           step, elapsed time, data cursor / RNG state, best bpc, patience
     DIR/metrics.jsonl          one JSON object per log line; DIR/samples.txt; DIR/tb/ TensorBoard
 
-`best/` and `last/` are staged in a temporary folder and swapped in with renames, so a crash at
-any moment leaves the previous complete checkpoint. Weights are HDF5 and arrays are .npz read with
-allow_pickle=False: loading never runs code from the folder.
+An export (`charlm export --out OUT`): OUT/config.json (with an "export" section), OUT/tokenizer/,
+OUT/model.keras (stock Keras layers: plain `keras.saving.load_model` reads it) and
+OUT/saved_model/ (a TensorFlow SavedModel that generates).
+
+`load(folder)` reads either kind. `best/` and `last/` are staged in a temporary folder and swapped
+in with renames, so a crash at any moment leaves the previous complete checkpoint. Weights are
+HDF5 or `.keras`, loaded with safe_mode, and arrays are .npz read with allow_pickle=False:
+loading never runs code from the folder.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import platform
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +37,16 @@ import numpy as np
 from charlm.errors import UserError
 from charlm.fileio import atomic_write_json, fsync_tree, recover_dir, swap_in_dir
 
+CONFIG = "config.json"
+TOKENIZER = "tokenizer"
+BEST, LAST = "best", "last"
 WEIGHTS = "model.weights.h5"
+METRICS = "metrics.jsonl"
+SAMPLES = "samples.txt"
+TENSORBOARD = "tb"
+EXPORT_MODEL = "model.keras"
+SAVED_MODEL = "saved_model"
+FORMAT = "charlm-checkpoint/1"
 
 
 def library_versions() -> dict:
@@ -51,18 +68,55 @@ def read_config(folder: Path) -> dict:
         raise UserError(f"checkpoint folder {folder} does not exist; pass the --out folder of a "
                         "training run")
     try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{folder} has no config.json, so it is not a charlm checkpoint; pass the "
+        raise UserError(f"{folder} has no {CONFIG}, so it is not a charlm checkpoint; pass the "
                         "--out folder of a training run")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{folder}/config.json is corrupt ({e}); restore it or retrain")
+        raise UserError(f"{folder}/{CONFIG} is corrupt ({e}); restore it or retrain")
 
 
-def weights_path(folder: Path, which: str = "best") -> Path:
+def write_config(folder: Path, config: dict) -> None:
+    atomic_write_json(Path(folder) / CONFIG, config)
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    """Every row of metrics.jsonl (kind "train" or "val"); [] when there is none yet."""
+    path = Path(folder) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def open_metrics(folder: Path):
+    """metrics.jsonl for appending (a resumed run adds to it)."""
+    return open(Path(folder) / METRICS, "a", encoding="utf-8")
+
+
+def append_sample(folder: Path, header: str, text: str) -> None:
+    with open(Path(folder) / SAMPLES, "a", encoding="utf-8") as f:
+        f.write(f"--- {header}\n{text}\n")
+
+
+def tensorboard_dir(folder: Path) -> Path:
+    return Path(folder) / TENSORBOARD
+
+
+def has_weights(folder: Path, which: str = "best") -> bool:
+    return (Path(folder) / which / WEIGHTS).is_file()
+
+
+def is_export(folder) -> bool:
+    """A folder written by `charlm export` (model.keras, no best/ or last/)."""
+    folder = Path(folder)
+    return (folder / EXPORT_MODEL).is_file() and not (folder / BEST).exists() \
+        and not (folder / LAST).exists()
+
+
+def weights_path(folder: Path, which: str = BEST) -> Path:
     """best/ if it exists (or which='last'), else last/; recovers a half-finished swap."""
     folder = Path(folder)
-    order = ["best", "last"] if which == "best" else ["last"]
+    order = [BEST, LAST] if which == BEST else [LAST]
     for name in order:
         path = recover_dir(folder / name) / WEIGHTS
         if path.is_file():
@@ -95,7 +149,7 @@ def save_best(folder: Path, model, info: dict) -> None:
         model.save_weights(str(staged / WEIGHTS))
         atomic_write_json(staged / "info.json", info)
         fsync_tree(staged)
-        swap_in_dir(staged, folder / "best")
+        swap_in_dir(staged, folder / BEST)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -109,7 +163,7 @@ def save_last(folder: Path, model, optimizer, states, trainer_state: dict) -> No
         np.savez(staged / "states.npz", **_arrays(np.asarray(s) for s in states))
         atomic_write_json(staged / "trainer.json", trainer_state)
         fsync_tree(staged)
-        swap_in_dir(staged, folder / "last")
+        swap_in_dir(staged, folder / LAST)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -121,7 +175,7 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
 
 def load_last(folder: Path, model, optimizer) -> tuple[list, dict]:
     """Restore model + optimizer variables; return (carried states, trainer state)."""
-    last = recover_dir(Path(folder) / "last")
+    last = recover_dir(Path(folder) / LAST)
     try:
         trainer_state = json.loads((last / "trainer.json").read_text(encoding="utf-8"))
         for group, arrays in ((model.variables, _load_arrays(last / "variables.npz")),
@@ -139,3 +193,54 @@ def load_last(folder: Path, model, optimizer) -> tuple[list, dict]:
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as e:
         raise UserError(f"the training state in {last} is corrupt ({e}); it cannot be resumed")
     return states, trainer_state
+
+
+# --- loading a trained model -----------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    """What `load` returns: the Keras model, its tokenizer, the folder's config.json, the folder."""
+
+    model: object
+    tokenizer: object
+    config: dict
+    path: Path
+
+
+def load(path, which: str = BEST) -> Checkpoint:
+    """A training run's folder (weights from best/, or last/ with which="last") or a folder written
+    by `charlm export` (its model.keras) → model, tokenizer and config. The model is always
+    charlm's own build (the CPU LSTM kernel where it applies), whatever wrote the folder."""
+    from charlm.data.tokenizers import load_tokenizer
+    from charlm.model.model import build_model, spec_from_saved
+
+    path = Path(path)
+    config = read_config(path)
+    try:
+        spec = spec_from_saved(config["model"])
+    except (KeyError, TypeError):
+        raise UserError(f"{path}/{CONFIG} has no model section; it is not a charlm checkpoint")
+    tokenizer = load_tokenizer(path / TOKENIZER)
+    if tokenizer.vocab_size != spec.get("vocab_size"):
+        raise UserError(f"{path}: tokenizer has {tokenizer.vocab_size} tokens but the model "
+                        f"expects {spec.get('vocab_size')}; the checkpoint is inconsistent")
+    try:
+        model = build_model(**spec)
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"{path}/{CONFIG} describes an invalid model ({e})")
+    if is_export(path):
+        _load_exported_weights(model, path / EXPORT_MODEL)
+    else:
+        load_weights(model, weights_path(path, which))
+    return Checkpoint(model, tokenizer, config, path)
+
+
+def _load_exported_weights(model, path: Path) -> None:
+    import keras
+
+
+    try:
+        saved = keras.saving.load_model(path, compile=False, safe_mode=True)
+        model.set_weights(saved.get_weights())
+    except Exception as e:  # zip/HDF5/config/shape errors come in many types
+        raise UserError(f"could not load {path} ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:120]}); export the checkpoint again")

@@ -62,14 +62,14 @@ class TrainConfig:
     epochs: Optional[float] = None
     # validation, early stopping, logging
     eval_every: int = 250  # steps between validations
-    eval_max_chars: int = 200_000  # periodic validation reads at most this much of the val text
+    eval_max_tokens: int = 200_000  # periodic validation reads at most this many val tokens
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early
     sample_chars: int = 200
     seed: int = 1234
     out: Optional[str] = None
     extra: dict = field(default_factory=dict)  # free-form notes carried into config.json
 
-    def validate(self) -> "TrainConfig":
+    def check(self) -> "TrainConfig":
         """Reject nonsense early, with a message that names the flag and the fix."""
         def need(cond, msg):
             if not cond:
@@ -109,6 +109,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        data = {RENAMED.get(k, k): v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -129,6 +130,9 @@ class TrainConfig:
         data = data.get("train", data)  # accept a checkpoint's config.json as well
         return cls.from_dict(data)
 
+
+# Old names still read from config files and checkpoints written before the layout redesign.
+RENAMED = {"eval_max_chars": "eval_max_tokens"}
 
 # Settings that define the model/tokenizer/data order: they cannot change on --resume.
 FROZEN_ON_RESUME = ("corpus", "val_corpus", "val_fraction", "tokenizer", "vocab_size", "cell",

@@ -16,8 +16,33 @@ import math
 
 import numpy as np
 
-from charlm.model import zero_states
-from charlm.steps import NllStep
+from charlm import backend
+from charlm.model.model import zero_states
+
+
+def token_nll(y, logits):
+    """y [B, T] int, logits [B, T, V] → nll [B, T] in nats (log-softmax in float32)."""
+    from keras import ops
+
+    logits = ops.cast(logits, "float32")
+    return ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
+
+
+class NllStep:
+    """nll(x [B,T], y [B,T], weight [B,T], states) → (sum of weight·nll, new_states), no update;
+    compiled once (validation, eval)."""
+
+    def __init__(self, model):
+        from keras import ops
+
+        def nll(x, y, weight, states):
+            logits, *new_states = model([x, *states], training=False)
+            return ops.sum(token_nll(y, logits) * weight), new_states
+
+        self._fn = backend.compile_function(nll, model.variables)
+
+    def __call__(self, x, y, weight, states):
+        return self._fn(x, y, weight.astype(np.float32), states)
 
 
 def prime_token(tokenizer) -> int | None:

@@ -36,7 +36,7 @@ def tiny_config(corpus, out, **overrides):
 
     settings = dict(corpus=str(corpus), out=str(out), layers=1, units=32, embedding_dim=8,
                     seq_len=20, batch_size=8, max_steps=12, eval_every=6, sample_chars=20,
-                    eval_max_chars=1000, warmup_steps=2, lr=1e-2, dropout=0.0)
+                    eval_max_tokens=1000, warmup_steps=2, lr=1e-2, dropout=0.0)
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -44,7 +44,7 @@ def tiny_config(corpus, out, **overrides):
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory) -> Path:
     """A 1×32 LSTM trained for 150 steps on TINY_TEXT (memorises it well)."""
-    from charlm.trainer import train
+    from charlm.train.trainer import train
 
     folder = tmp_path_factory.mktemp("ckpt")
     corpus = folder / "tiny.txt"

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from charlm.corpus import REGISTRY, resolve_corpus
+from charlm.data.corpus import REGISTRY, resolve_corpus
 from charlm.errors import UserError
 from conftest import SHARED
 

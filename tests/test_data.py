@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from charlm.data import RandomWindowBatcher, StreamBatcher, split_tail
+from charlm.data.batching import RandomWindowBatcher, StreamBatcher, split_tail
 from charlm.errors import UserError
 
 

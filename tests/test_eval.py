@@ -2,7 +2,7 @@ import json
 
 from charlm.cli import main
 from charlm.evaluate import evaluate_text
-from charlm.inference import load
+from charlm.api import load
 from conftest import TINY_TEXT
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from charlm.cli import main
-from charlm.inference import load
+from charlm.api import load
 from conftest import ROOT
 
 
@@ -97,7 +97,7 @@ def test_bad_flags_one_line_exit_2(capsys, trained_checkpoint, flags, pattern):
 def test_export_savedmodel_and_keras_reproduce_the_text(capsys, trained_checkpoint, lm, tmp_path):
     import tensorflow as tf
 
-    from charlm.export import load_exported
+    from charlm.api import load as load_exported
 
     out_dir = tmp_path / "exported"
     code, out, _ = _run(capsys, ["export", "--checkpoint", str(trained_checkpoint), "--out",

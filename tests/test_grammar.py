@@ -1,9 +1,8 @@
 """The agreement grammar: deterministic, held-out words kept out of the corpus, sound minimal pairs.
 
-`charlm/grammar.py` is pure standard library; it is loaded from its file so that this test doesn't
-pay for the Keras import in `charlm/__init__.py` (it runs in well under a second).
+`charlm.corpora.grammar` is pure standard library and `import charlm` is cheap, so this test runs
+in well under a second.
 """
-import importlib.util
 import itertools
 import re
 from collections import Counter
@@ -11,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from charlm.corpora import grammar
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("charlm_grammar_under_test",
-                                               ROOT / "charlm" / "grammar.py")
-grammar = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(grammar)
 
 CONSTRUCTIONS = grammar.CONSTRUCTIONS
 N_PAIRS = 200

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charlm import lstm_kernels
+from charlm.model import lstm_kernels
 
 
 @pytest.mark.skipif(not lstm_kernels.is_enabled(), reason="fused kernel: TF on CPU")
@@ -40,10 +40,10 @@ def test_fused_lstm_matches_keras_lstm(steps):
 def test_model_gives_the_same_logits_with_the_fused_kernel_on_and_off(monkeypatch):
     from keras import ops
 
-    from charlm.model import build_model, zero_states
+    from charlm.model.model import build_model, zero_states
 
     keras.utils.set_random_seed(0)
-    model = build_model(vocab_size=9, embedding_dim=4, cell="lstm", layers_count=2, units=8)
+    model = build_model(vocab_size=9, embedding_dim=4, cell="lstm", layers=2, units=8)
     tokens = ops.convert_to_tensor(np.random.default_rng(1).integers(0, 9, (2, 6)).astype("int32"))
     assert lstm_kernels.is_enabled()  # the default on TF without a GPU
     fused = np.asarray(model([tokens, *zero_states(model, 2)])[0])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from charlm.errors import UserError
-from charlm.ngram import NgramModel
-from charlm.probes import Pair, requests, score_pairs
+from charlm.probes.ngram import NgramModel
+from charlm.probes.pairs import Pair, requests, score_pairs
 
 TEXT = "the dog admires the cat.\nthe dogs admire the cat.\n" * 20 + "a cat sleeps.\n"
 

@@ -5,10 +5,12 @@ from collections import Counter
 
 import pytest
 
-from charlm import grammar, probes
+from charlm.corpora import grammar
+from charlm.probes import pairs as probes
+from charlm.probes import stats
 from charlm.cli import main
 from charlm.errors import UserError
-from charlm.experiment import DEFAULT_LRS, count_params, parse_learning_rates, units_for
+from charlm.probes.experiment import DEFAULT_LRS, count_params, parse_learning_rates, units_for
 from conftest import TINY_TEXT
 
 BLIMP = {"sentence_good": "Boys that aren't disturbing Natalie suffer.",
@@ -36,7 +38,7 @@ def _jsonl(path, rows):
                                        (10, 10, 0.7225, 1.0), (50, 100, 0.4038, 0.5962),
                                        (1, 1, 0.2065, 1.0), (0, 0, 0.0, 1.0)])
 def test_wilson_interval_known_values(k, n, lo, hi):
-    got = probes.wilson(k, n)
+    got = stats.wilson(k, n)
     assert got[0] == pytest.approx(lo, abs=1e-4) and got[1] == pytest.approx(hi, abs=1e-4)
 
 
@@ -50,15 +52,15 @@ def test_formats_are_detected_per_file_and_grouped(tmp_path):
         ("blimp", BLIMP["UID"]), ("blimp", BLIMP_TWO["UID"]), ("mine", "across_pp"),
         ("mine", "across_pp"), ("mine", "")]  # no source/category: the file's name
     assert [p.method for p in pairs] == ["full", "full", "one_prefix", "one_prefix", "full"]
-    summary = probes.summarize(pairs, [True, False, True, False, True])
+    summary = stats.summarize(pairs, [True, False, True, False, True])
     groups = {(g["source"], g["category"]): g for g in summary["groups"]}
     pp = groups[("mine", "across_pp")]
     assert pp["n"] == 2 and pp["correct"] == 1
     assert set(pp["by_n_attr"]) == {"1", "2"} and pp["by_condition"]["singular_subject"]["n"] == 2
-    assert pp["by_distance"] == {"2-3": probes.stats([True]), "4-6": probes.stats([False])}
+    assert pp["by_distance"] == {"2-3": stats.stats([True]), "4-6": stats.stats([False])}
     assert "by_n_attr" not in groups[("blimp", BLIMP["UID"])]
     assert summary["overall"]["n"] == 5 and summary["overall"]["correct"] == 3
-    assert probes.summarize(pairs, [True, None, None, True, True])["skipped"] == 2
+    assert stats.summarize(pairs, [True, None, None, True, True])["skipped"] == 2
     with pytest.raises(UserError, match="--format"):
         probes.load_pairs([a], fmt="csv")
 
@@ -124,7 +126,7 @@ def test_shipped_suite_covers_the_constructions(half):
     assert set(by_category) == set(grammar.CONSTRUCTIONS)  # both object relatives, coordination…
     assert set(by_category.values()) == {1000}
     assert {p.n_attr for p in pairs} == {0, 1, 2, 3}
-    buckets = {probes.distance_bucket(p.distance) for p in pairs}
+    buckets = {stats.distance_bucket(p.distance) for p in pairs}
     assert buckets == {"0-1", "2-3", "4-6", "7-9", "10+"}
     for category in grammar.CONSTRUCTIONS:
         subjects = Counter(p.condition.split("__")[0] for p in pairs if p.category == category)
@@ -154,7 +156,7 @@ def test_cli_probe_ngram_writes_everything(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"]["kind"] == "ngram" and summary["n_pairs"] == 4
     # "The students perform." uses letters TINY_TEXT lacks: skipped, and still listed below
-    assert summary["skipped"] == 1 and summary["overall"] == {**probes.stats([True] * 3)}
+    assert summary["skipped"] == 1 and summary["overall"] == {**stats.stats([True] * 3)}
     report = (out / "probe.md").read_text()
     assert (out / "probe.png").stat().st_size > 1000 and "| pp |" in report
     # per condition: the singular-subject rows (q0, q2) apart from the plural one (q1)
@@ -202,7 +204,7 @@ def test_lowercase_auto_with_a_lowercase_vocabulary(tmp_path, capsys):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_experiment_parameter_budget(cell):
-    from charlm.model import build_model
+    from charlm.model.model import build_model
 
     assert count_params(cell, 24, 43, 16) == build_model(43, 16, cell, 1, 24).count_params()
     units = units_for(cell, count_params("lstm", 256, 43, 64), 43, 64)

@@ -6,13 +6,14 @@ import pytest
 from keras import ops
 
 from charlm.errors import UserError
-from charlm.decoding import RecurrentStep
-from charlm.generation import Generator
-from charlm.inference import load
-from charlm.model import build_model, zero_states
-from charlm.novelty import novelty
-from charlm.sampler import (GreedySampler, Sampler, TopKSampler, TopPSampler, generate,
-                            inverse_cdf, make_sampler, row_keys, uniform_from_state)
+from charlm.model.one_step import RecurrentStep
+from charlm.generate.generator import Generator
+from charlm.api import load
+from charlm.model.model import build_model, zero_states
+from charlm.generate.novelty import novelty
+from charlm.generate.generator import sample_text
+from charlm.generate.samplers import (GreedySampler, Sampler, TopKSampler, TopPSampler,
+                                      inverse_cdf, make_sampler, row_keys, uniform_from_state)
 from conftest import TINY_TEXT
 
 
@@ -24,7 +25,7 @@ def lm(trained_checkpoint):
 @pytest.mark.parametrize("cell,layers", [("lstm", 2), ("gru", 1), ("rnn", 2)])
 def test_step_by_step_logits_equal_full_sequence(cell, layers):
     keras.utils.set_random_seed(0)
-    model = build_model(vocab_size=11, embedding_dim=6, cell=cell, layers_count=layers, units=16)
+    model = build_model(vocab_size=11, embedding_dim=6, cell=cell, layers=layers, units=16)
     tokens = np.random.default_rng(0).integers(0, 11, (3, 9)).astype(np.int32)
     full, *_ = model([ops.convert_to_tensor(tokens), *zero_states(model, 3)])  # [3, 9, 11]
     step, states, logits = RecurrentStep(model).prepare(), zero_states(model, 3), []
@@ -130,16 +131,16 @@ def test_stop_strings_cut_the_text(lm):
 
 def test_length_zero_and_trainer_helper(lm):
     assert lm.generate("The", length=0) == ""
-    text = generate(lm.model, lm.tokenizer, "\n", 40, 0.8, seed=3)
+    text = sample_text(lm.model, lm.tokenizer, 40, seed=3)
     assert isinstance(text, str) and len(text) == 40
-    assert generate(lm.model, lm.tokenizer, "", 40, 0.8, seed=3) == text  # "" reads as "\n"
+    assert sample_text(lm.model, lm.tokenizer, 40, seed=3, prompt="") == text  # "" reads as "\n"
 
 
 def test_gru_checkpoint_generates_and_never_draws_unk():
     keras.utils.set_random_seed(0)
-    from charlm.tokenizer import CharTokenizer
+    from charlm.data.tokenizers import CharTokenizer
 
-    model = build_model(vocab_size=5, embedding_dim=4, cell="gru", layers_count=2, units=8)
+    model = build_model(vocab_size=5, embedding_dim=4, cell="gru", layers=2, units=8)
     bias = model.get_layer("logits").bias
     bias.assign(np.array([8.0, 0, 0, 0, 0], np.float32))  # <unk> would win almost every draw
     gen = Generator(model, CharTokenizer(list("abcd")))
@@ -156,7 +157,7 @@ def test_novelty_counts_verbatim_substrings():
 
 
 def test_cpu_batch_split_across_cores_gives_the_same_rows(lm, monkeypatch):
-    import charlm.decoding as decoding
+    import charlm.generate.decoding as decoding
 
     monkeypatch.setattr(decoding, "_cpu_count", lambda: 2)
     gen = Generator(lm.model, lm.tokenizer)
@@ -172,7 +173,7 @@ def test_cpu_batch_split_across_cores_gives_the_same_rows(lm, monkeypatch):
 
 
 def test_subword_checkpoint_counts_length_in_characters(tiny_corpus, tmp_path):
-    from charlm.trainer import train
+    from charlm.train.trainer import train
     from conftest import tiny_config
 
     folder = train(tiny_config(tiny_corpus, tmp_path / "bpe", tokenizer="bpe", vocab_size=300,

@@ -10,10 +10,10 @@ import pytest
 
 from charlm import checkpoint as ckpt
 from charlm.cli import main
-from charlm.model import build_model, zero_states
-from charlm.probes import Pair, requests, score_pairs
-from charlm.scoring import LstmScorer, score_lines
-from charlm.tokenizer import CharTokenizer
+from charlm.model.model import build_model, zero_states
+from charlm.probes.pairs import Pair, requests, score_pairs
+from charlm.probes.scoring import ModelScorer as LstmScorer, score_lines
+from charlm.data.tokenizers import CharTokenizer
 
 CHARS = ["\n", " ", ".", "a", "d", "e", "i", "m", "r", "s"]  # ids 1..10; id 0 is <unk>
 BIAS = np.array([-9.0, 0.5, 1.0, -0.5, 2.0, 0.0, 1.5, 0.3, -1.0, 0.7, 1.2], np.float32)
@@ -86,7 +86,7 @@ def test_end_marker_rule_prefix_word_does_not_win_by_default(trained_checkpoint)
     continuation of 'sleeps' is also one of 'sleep'), here against what the model learned. With
     that character mandatory the verdict follows the model: 'sleeps.' + end marker."""
     import charlm
-    from charlm.probes import _parse_pairs
+    from charlm.probes.pairs import _parse_pairs
 
     lm = charlm.load(trained_checkpoint)
     scorer = LstmScorer(lm.model, lm.tokenizer)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from charlm.corpus import Corpus
+from charlm.data.corpus import Corpus
 from charlm.errors import UserError
-from charlm.tokenizer import (CharTokenizer, SentencePieceTokenizer, encode_corpus,
-                              load_tokenizer)
+from charlm.data.id_cache import encode_corpus
+from charlm.data.tokenizers import CharTokenizer, SentencePieceTokenizer, load_tokenizer
 
 TEXT = "Grüße, Zoë! 漢字 and emoji 🙂\nnaïve café — “quotes”\n\tend"
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from charlm.errors import UserError
-from charlm.inference import load
-from charlm.trainer import prepare_resume, train
+from charlm.api import load
+from charlm.train.trainer import prepare_resume, train
 from conftest import tiny_config
 
 

@@ -1,0 +1,80 @@
+"""The Python API, for notebooks and scripts, beside the CLI (`charlm.train`, `charlm.load`).
+
+    run = charlm.train(corpus="my_text.txt", max_steps=500, out="checkpoints/mine")
+    lm = charlm.load(run)                  # a training run's folder or an exported folder
+    lm.generate("ROMEO:", length=200)      # str; num_samples=4 gives a list
+    lm.eval("held-out text")               # {"bpc", "nats_per_char", "chars", ...}
+    lm.score(["The keys are here.", "The keys is here."])   # log-probability of each line
+    lm.model, lm.tokenizer, lm.config      # the Keras model, the tokenizer, config.json
+
+Loading reads JSON, HDF5 weights or a `.keras` file with safe_mode, and tokenizer files: it never
+executes code from the folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlm import defaults
+
+
+@dataclass
+class LanguageModel:
+    model: object  # keras.Model: (tokens [B, T], states) → (logits [B, T, V], states)
+    tokenizer: object
+    config: dict
+    path: Path
+
+    def generate(self, prompt: str = "\n", length: int = defaults.LENGTH,
+                 temperature: float = defaults.TEMPERATURE, *, top_k: int | None = None,
+                 top_p: float | None = None, stop=None, seed=0, num_samples: int | None = None,
+                 unknown: str = "error"):
+        """`length` characters after `prompt` (see charlm.generate.generator.Generator.generate):
+        a str, or a list of str when num_samples or a list of per-row seeds is given."""
+        from charlm.generate.generator import Generator
+
+        return Generator(self.model, self.tokenizer).generate(
+            prompt, length=length, temperature=temperature, top_k=top_k, top_p=top_p, stop=stop,
+            seed=seed, num_samples=num_samples, unknown=unknown)
+
+    def eval(self, text: str, streams: int = 1) -> dict:
+        """Bits per character of `text`, read in order from a line break, as `charlm eval` does."""
+        from charlm.evaluate import evaluate_text
+
+        return evaluate_text(self.model, self.tokenizer, text, streams=streams)
+
+    def score(self, lines, unknown: str = "error") -> list[dict]:
+        """Each line's log-probability in nats as a line of its own (its line break counted as
+        the end marker), as `charlm score` does: [{"line", "logprob", "chars"}, ...]."""
+        from charlm.probes.scoring import ModelScorer, score_lines
+
+        if isinstance(lines, str):
+            lines = [lines]
+        return score_lines(ModelScorer(self.model, self.tokenizer, unknown=unknown), list(lines))
+
+
+def load(path, which: str = "best") -> LanguageModel:
+    from charlm import checkpoint
+
+    loaded = checkpoint.load(path, which)
+    return LanguageModel(loaded.model, loaded.tokenizer, loaded.config, loaded.path)
+
+
+def train(corpus: str = "agreement", *, resume: str | None = None, quiet: bool = True,
+          **settings) -> Path:
+    """Train on `corpus` with `charlm train`'s settings as keywords (max_steps=500, units=256,
+    out="checkpoints/mine", ...; see charlm.config.TrainConfig) → the checkpoint folder.
+    `resume=DIR` continues that run (budgets may change, the model and data may not)."""
+    from charlm.errors import UserError
+    from charlm.config import TrainConfig
+    from charlm.train.trainer import prepare_resume
+    from charlm.train.trainer import train as run_training
+
+    if resume is not None:
+        return run_training(prepare_resume(resume, settings), resume=True, quiet=quiet)
+    try:
+        config = TrainConfig.from_dict({"corpus": str(corpus), **settings})
+    except TypeError as e:
+        raise UserError(f"invalid training settings ({e})")
+    return run_training(config, quiet=quiet)

@@ -1,0 +1,105 @@
+"""The one place that knows the Keras backend: a quiet first import, the device it computes on,
+and compiling a function that reads a model's variables.
+
+`charlm` itself imports no Keras (`import charlm` is cheap); the subpackages that compute
+(`charlm.model`, `charlm.generate`, `charlm.train`) call `import_quietly()` first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+
+
+def import_quietly() -> None:
+    """Import Keras and its backend with C-level stderr parked in a temp file.
+
+    TensorFlow's C++ start-up prints absl log lines (oneDNN notices, "no CUDA drivers") straight
+    to file descriptor 2, ignoring TF_CPP_MIN_LOG_LEVEL; users should see one-line errors, not
+    that. If the import fails, the captured text is replayed so nothing is hidden.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" in sys.modules or os.environ.get("CHARLM_VERBOSE_IMPORT"):
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreters)
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()  # device discovery logs here, once
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def name() -> str:
+    """"tensorflow", "jax", "torch" or "numpy"."""
+    import keras
+
+    return keras.backend.backend()
+
+
+@functools.lru_cache(maxsize=None)
+def device() -> str:
+    """Where the backend computes: "cpu", "gpu" or (JAX) "tpu"."""
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend()
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def on_cpu() -> bool:
+    return device() == "cpu"
+
+
+def compile_function(fn, variables, jit: bool = False):
+    """fn(*args), which reads `variables` (Keras variables), compiled once for the backend.
+
+    TensorFlow: a tf.function (XLA when `jit`; otherwise one graph generalised to new shapes
+    after the first, reduce_retracing). JAX: jax.jit of a pure function that gets the variables'
+    current values as an argument (StatelessScope), so updated weights are seen without
+    recompiling. Other backends: `fn` itself, eager (correct, slow).
+    """
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=jit, reduce_retracing=not jit)
+    if backend == "jax":
+        import jax
+        import keras
+
+        variables = list(variables)
+
+        def pure(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        jitted = jax.jit(pure)
+        return lambda *args: jitted([v.value for v in variables], *args)
+    return fn

@@ -1,0 +1,19 @@
+"""`charlm export`: a checkpoint as a stock-Keras `.keras` model plus a SavedModel that generates."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a .keras model and a SavedModel that generates")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="new folder to write (must not exist)")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+
+
+def run(args) -> int:
+    from charlm.generate.export import export
+
+    out = export(args.checkpoint, args.out, which=args.which)
+    print(f"exported {args.checkpoint} to {out}: model.keras, saved_model/ (serving_default: "
+          "prompt, length, seed, num_samples, temperature, top_k, top_p → text)")
+    return 0

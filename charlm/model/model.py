@@ -1,0 +1,97 @@
+"""The Keras model: tokens [B, T] + recurrent states → logits [B, T, V] + new states.
+
+    tokens ─ Embedding(V, E) ─ [Dropout] ─ RNN_0(units) ─ … ─ RNN_{L-1} ─ [Dropout] ─ Dense(V)
+                                          ↑ state_0   ↓ new state_0 …
+
+The model takes and returns its states (as in the TensorFlow text-generation tutorial), so the
+same weights serve truncated-BPTT training (state carried across windows), evaluation of long
+texts in order, and step-by-step sampling. Layers are plain Keras layers with standard weights:
+`model.get_layer("lstm_0").cell.kernel` is [E, 4H] in Keras' i, f, c, o gate order.
+
+`FusedLSTM` is a `keras.layers.LSTM` that keeps its weights and cuDNN eligibility (tanh/sigmoid,
+bias, no recurrent dropout, no unroll) and, on the TensorFlow backend without a GPU, runs
+sequences of known length in `charlm.model.lstm_kernels` (hand-written BPTT, weight gradients as single
+matmuls) instead of Keras' per-step while loop; CHARLM_FUSED_LSTM=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from charlm.model import lstm_kernels
+
+CELL_STATE_COUNT = {"lstm": 2, "gru": 1, "rnn": 1}
+
+
+@keras.saving.register_keras_serializable(package="charlm")
+class FusedLSTM(keras.layers.LSTM):
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        fusable = (
+            mask is None and sequences.shape[1] is not None and not self.go_backwards
+            and not self.unroll and not self.dropout and not self.recurrent_dropout
+            and self.use_bias and self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+            and lstm_kernels.is_enabled()
+        )
+        if not fusable:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        outputs, h, c = lstm_kernels.fused_lstm_sequence(
+            sequences, initial_state[0], initial_state[1],
+            self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+        return outputs[:, -1], outputs, [h, c]
+
+
+def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
+    """The one place that maps --cell to a layer: add new cells (peephole, coupled) here.
+
+    `fused=False` gives the stock Keras layer with the same weights (what an export saves, so
+    plain Keras loads it without charlm)."""
+    common = dict(return_sequences=True, return_state=True, name=name)
+    if cell == "lstm":
+        return FusedLSTM(units, **common) if fused else keras.layers.LSTM(units, **common)
+    if cell == "gru":
+        return keras.layers.GRU(units, **common)  # reset_after=True: cuDNN-compatible
+    if cell == "rnn":
+        return keras.layers.SimpleRNN(units, **common)
+    raise ValueError(f"unknown cell {cell!r}")
+
+
+def build_model(vocab_size: int, embedding_dim: int, cell: str, layers: int, units: int,
+                dropout: float = 0.0, name: str = "charlm", fused: bool = True) -> keras.Model:
+    n_states = CELL_STATE_COUNT[cell]
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    state_inputs = [keras.Input(shape=(units,), name=f"state_{i}_{j}")
+                    for i in range(layers) for j in range(n_states)]
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(tokens)  # [B, T, E]
+    new_states = []
+    for i in range(layers):
+        if dropout and i > 0:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+        rnn = make_recurrent_layer(cell, units, name=f"{cell}_{i}", fused=fused)
+        x, *states = rnn(x, initial_state=state_inputs[i * n_states:(i + 1) * n_states])
+        new_states += states  # [B, H] each
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout_out")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)  # [B, T, V]
+    return keras.Model([tokens, *state_inputs], [logits, *new_states], name=name)
+
+
+def model_spec(config, vocab_size: int) -> dict:
+    """What build_model needs, as saved in config.json["model"]."""
+    return {"vocab_size": vocab_size, "embedding_dim": config.embedding_dim, "cell": config.cell,
+            "layers": config.layers, "units": config.units, "dropout": config.dropout}
+
+
+def spec_from_saved(saved: dict) -> dict:
+    """A saved config.json["model"] as build_model's arguments. Checkpoints written before the
+    layout redesign call the layer count `layers_count`."""
+    spec = dict(saved)
+    if "layers_count" in spec:
+        spec["layers"] = spec.pop("layers_count")
+    return spec
+
+
+def zero_states(model: keras.Model, batch_size: int) -> list:
+    """Initial recurrent states: one [B, H] zero tensor per state input of the model."""
+    return [keras.ops.zeros((batch_size, inp.shape[-1]), dtype="float32")
+            for inp in model.inputs[1:]]
