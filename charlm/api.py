@@ -68,8 +68,8 @@ def train(corpus: str = "agreement", *, resume: str | None = None, quiet: bool =
     `resume=DIR` continues that run (budgets may change, the model and data may not)."""
     from charlm.errors import UserError
     from charlm.config import TrainConfig
-    from charlm.train.trainer import prepare_resume
-    from charlm.train.trainer import train as run_training
+    from charlm.training.trainer import prepare_resume
+    from charlm.training.trainer import train as run_training
 
     if resume is not None:
         return run_training(prepare_resume(resume, settings), resume=True, quiet=quiet)

@@ -2,7 +2,7 @@
 and compiling a function that reads a model's variables.
 
 `charlm` itself imports no Keras (`import charlm` is cheap); the subpackages that compute
-(`charlm.model`, `charlm.generate`, `charlm.train`) call `import_quietly()` first.
+(`charlm.model`, `charlm.generate`, `charlm.training`) call `import_quietly()` first.
 """
 
 from __future__ import annotations

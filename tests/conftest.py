@@ -44,7 +44,7 @@ def tiny_config(corpus, out, **overrides):
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory) -> Path:
     """A 1×32 LSTM trained for 150 steps on TINY_TEXT (memorises it well)."""
-    from charlm.train.trainer import train
+    from charlm.training.trainer import train
 
     folder = tmp_path_factory.mktemp("ckpt")
     corpus = folder / "tiny.txt"

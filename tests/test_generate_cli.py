@@ -1,4 +1,4 @@
-"""`charlm generate`, `charlm export` and `charlm bench generate` from the command line."""
+"""`charlm generate` and `charlm bench generate` from the command line."""
 
 import json
 import subprocess
@@ -92,42 +92,6 @@ def test_unknown_characters_error_or_replace(capsys, trained_checkpoint):
 def test_bad_flags_one_line_exit_2(capsys, trained_checkpoint, flags, pattern):
     code, out, err = _run(capsys, ["generate", "--checkpoint", str(trained_checkpoint), *flags])
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and pattern in err
-
-
-def test_export_savedmodel_and_keras_reproduce_the_text(capsys, trained_checkpoint, lm, tmp_path):
-    import tensorflow as tf
-
-    from charlm.api import load as load_exported
-
-    out_dir = tmp_path / "exported"
-    code, out, _ = _run(capsys, ["export", "--checkpoint", str(trained_checkpoint), "--out",
-                                 str(out_dir)])
-    assert code == 0 and (out_dir / "model.keras").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
-    serving = tf.saved_model.load(str(out_dir / "saved_model")).signatures["serving_default"]
-    reloaded = load_exported(out_dir)
-    for temperature, top_k, top_p in [(0.9, 0, 1.0), (0.0, 0, 1.0), (1.3, 4, 0.9)]:
-        expected = lm.generate("The ", length=150, temperature=temperature, top_k=top_k or None,
-                               top_p=top_p, seed=9, num_samples=2)
-        result = serving(prompt=tf.constant("The "), length=tf.constant(150),
-                         seed=tf.constant(9, tf.int64), num_samples=tf.constant(2),
-                         temperature=tf.constant(temperature), top_k=tf.constant(top_k),
-                         top_p=tf.constant(top_p))
-        assert [t.decode() for t in result["text"].numpy()] == expected
-        again = reloaded.generate("The ", length=150, temperature=temperature,
-                                  top_k=top_k or None, top_p=top_p, seed=9, num_samples=2)
-        assert again == expected
-    empty = serving(prompt=tf.constant("Zé"), length=tf.constant(0), seed=tf.constant(1, tf.int64),
-                    num_samples=tf.constant(1), temperature=tf.constant(1.0),
-                    top_k=tf.constant(0), top_p=tf.constant(1.0))
-    assert empty["text"].numpy().tolist() == [b""] and int(empty["unknown_chars"]) == 2
-    # the CLI generates from the export folder too, and export never overwrites
-    code, out, _ = _run(capsys, ["generate", "--checkpoint", str(out_dir), "--prompt", "The ",
-                                 "--length", "40", "--seed", "3"])
-    assert code == 0 and out == "The " + lm.generate("The ", length=40, seed=3) + "\n"
-    code, _, err = _run(capsys, ["export", "--checkpoint", str(trained_checkpoint), "--out",
-                                 str(out_dir)])
-    assert code == 2 and "already exists" in err
 
 
 def test_bench_generate_json(capsys):

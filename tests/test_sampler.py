@@ -173,7 +173,7 @@ def test_cpu_batch_split_across_cores_gives_the_same_rows(lm, monkeypatch):
 
 
 def test_subword_checkpoint_counts_length_in_characters(tiny_corpus, tmp_path):
-    from charlm.train.trainer import train
+    from charlm.training.trainer import train
     from conftest import tiny_config
 
     folder = train(tiny_config(tiny_corpus, tmp_path / "bpe", tokenizer="bpe", vocab_size=300,

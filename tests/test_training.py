@@ -5,7 +5,7 @@ import pytest
 
 from charlm.errors import UserError
 from charlm.api import load
-from charlm.train.trainer import prepare_resume, train
+from charlm.training.trainer import prepare_resume, train
 from conftest import tiny_config
 
 

@@ -1,4 +1,4 @@
-"""`charlm train` (also `python train.py`): flags → TrainConfig → charlm.train.trainer."""
+"""`charlm train` (also `python train.py`): flags → TrainConfig → charlm.training.trainer."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from charlm.config import TrainConfig
-    from charlm.train.trainer import prepare_resume, train
+    from charlm.training.trainer import prepare_resume, train
 
     overrides = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
                  for flag, _, _ in TRAIN_FLAGS}

@@ -123,7 +123,7 @@ def _budget(args) -> str:
 def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> None:
     from charlm import checkpoint as ckpt
     from charlm.config import TrainConfig
-    from charlm.train.trainer import train
+    from charlm.training.trainer import train
 
     config = TrainConfig(corpus=args.corpus, cell=cell, units=units, layers=1,
                          embedding_dim=args.embedding_dim,

@@ -31,7 +31,7 @@ from charlm.evaluate import NllStep, evaluate_ids, prime_token, summarize
 from charlm.generate.generator import sample_text
 from charlm.model.model import build_model, model_spec, zero_states
 from charlm.config import FROZEN_ON_RESUME, TrainConfig
-from charlm.train.step import TrainStep
+from charlm.training.step import TrainStep
 
 LOG_EVERY = 10
 
