@@ -85,7 +85,7 @@ def _charlm_runner(args, x, y):
     import keras
 
     from charlm.model.model import build_model, zero_states
-    from charlm.train.step import TrainStep
+    from charlm.training.step import TrainStep
 
     keras.utils.set_random_seed(0)
     model = build_model(args.vocab_size, args.embedding_dim, args.cell, args.layers, args.units)
