@@ -1,6 +1,6 @@
 """Sampling throughput at batch 1 and 64: runs `python -m charlm bench generate --json` for each
 and prints the figures (chars/s, and the ratio to the window-recompute sampler measured in the
-same run). Extra arguments go to both runs, e.g. `python benchmarks/bench_generate.py --rounds 5`.
+same run). Extra arguments go to both runs, e.g. `python benchmarks/bench_generate_bars.py --rounds 5`.
 
 Bars (2×256 LSTM, embedding 64, vocab 65, 2 CPU cores): batch 1 ≥ 500× window recompute,
 batch 64 ≥ 100,000 chars/s. The machine is shared: the baseline runs interleaved with ours, so
