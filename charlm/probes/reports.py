@@ -80,7 +80,7 @@ def describe_model(m: dict) -> str:
             f"{m.get('params', 0):,} parameters, {m.get('checkpoint')}")
 
 
-def _figure_bytes(fig) -> bytes:
+def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return buffer.getvalue()
@@ -121,7 +121,7 @@ def probe_chart(summary: dict, path: Path, title: str = "Agreement probes") -> N
     ax.set_title(f"{title}: {100 * (summary['overall']['accuracy'] or 0):.1f}% of "
                  f"{summary['overall']['n']:,} pairs", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    atomic_write(Path(path), _figure_bytes(fig))
+    atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
 
 
@@ -151,5 +151,8 @@ def experiment_chart(results: dict, path: Path, title: str) -> None:
     axes[0].set_ylabel("agreement accuracy")
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    atomic_write(Path(path), _figure_bytes(fig))
+    atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
+
+
+_figure_bytes = figure_png  # old name, until charlm/inspect stops using it

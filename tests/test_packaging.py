@@ -1,0 +1,146 @@
+"""Packaging: the wheel holds every subpackage and the shipped data, and an installed charlm trains
+on the embedded corpus and probes the shipped suite from anywhere; `import charlm` stays cheap.
+
+The wheel is built from a copy of the checkout (what `git clone` would give, plus untracked files
+that are not ignored), so no build/ or *.egg-info is left here. It is installed into a fresh
+virtual environment that reuses this interpreter's packages (--system-site-packages: TensorFlow and
+Keras are not installed again) with --no-deps --no-index: the test downloads nothing.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("keras", "tensorflow")
+SUITE_FILES = sorted((ROOT / "corpora" / "agreement").rglob("*.jsonl"))
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+    return env
+
+
+def _run(args, cwd, env, timeout=300) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, (f"{' '.join(map(str, args))} exited {result.returncode}\n"
+                                    f"stdout:\n{result.stdout[-3000:]}\nstderr:\n"
+                                    f"{result.stderr[-3000:]}")
+    return result
+
+
+def _copy_checkout(dest: Path) -> None:
+    """The files git would clone (and untracked ones it does not ignore); links stay links."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], cwd=ROOT, capture_output=True,
+                                check=True, timeout=60).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"needs a git checkout to copy from ({e})")
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if not source.exists() and not source.is_symlink():  # deleted, not yet committed
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _suite_pairs() -> int:
+    return sum(1 for f in SUITE_FILES for line in f.read_text(encoding="utf-8").splitlines()
+               if line.strip())
+
+
+@pytest.mark.slow
+def test_wheel_installs_trains_on_embedded_corpus_and_probes_shipped_suite(tmp_path):
+    import charlm
+
+    assert SUITE_FILES, "the shipped suite corpora/agreement/**/*.jsonl is missing"
+    source, dist, venv, elsewhere = (tmp_path / d for d in ("src", "dist", "venv", "elsewhere"))
+    elsewhere.mkdir()
+    env = _env(CHARLM_CACHE_DIR=str(tmp_path / "cache"))
+
+    # Build, from a copy: setuptools writes build/ and charlm.egg-info/ beside the sources.
+    _copy_checkout(source)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+          "--no-index", "-w", dist, source], cwd=tmp_path, env=env)
+    (wheel,) = dist.glob("charlm-*.whl")
+    assert wheel.name.startswith(f"charlm-{charlm.__version__}-")  # version from __version__
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "charlm").rglob("__init__.py")}
+    packages.add("charlm/corpora")  # the link to corpora/ (rglob may not follow it)
+    for package in packages:
+        assert f"{package}/__init__.py" in names, f"{package} is not in the wheel"
+    shipped = ["README.md", "agreement.txt", "grammar.py", "make_agreement_corpus.py",
+               *(str(f.relative_to(ROOT / "corpora")) for f in SUITE_FILES)]
+    for name in shipped:
+        assert f"charlm/corpora/{name}" in names, f"corpora/{name} is not in the wheel"
+    stray = [n for n in names if "__pycache__" in n or "/downloads/" in n or n.endswith(".pyc")]
+    assert not stray, f"the wheel holds files it should not: {stray}"
+
+    # Install into a fresh venv; pip comes from the system site-packages.
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
+         cwd=tmp_path, env=env)
+    python, cli = venv / "bin" / "python", venv / "bin" / "charlm"
+    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", wheel], cwd=elsewhere,
+         env=env)
+    where = json.loads(_run([python, "-c", "import charlm, json, importlib.metadata as m, "
+                             "importlib.resources as r; print(json.dumps([charlm.__file__, "
+                             "str(r.files('charlm.corpora')), m.version('charlm')]))"],
+                            cwd=elsewhere, env=env).stdout)
+    venv_dir = venv.resolve()
+    for path in where[:2]:
+        assert Path(path).resolve().is_relative_to(venv_dir), f"{path} is not the installed one"
+    assert where[2] == charlm.__version__
+
+    # Train on the default corpus (`agreement`, embedded in the package), then probe.
+    run = tmp_path / "run"
+    _run([cli, "train", "--max-steps", 5, "--units", 16, "--embedding-dim", 8, "--eval-every", 5,
+          "--sample-chars", 10, "--eval-max-tokens", 2000, "--out", run, "--quiet"],
+         cwd=elsewhere, env=env)
+    assert (run / "config.json").is_file()
+    assert (run / "best" / "model.weights.h5").is_file()
+    assert json.loads((run / "config.json").read_text())["train"]["corpus"] == "agreement"
+    probe = _run([cli, "probe", "--checkpoint", run, "--json"], cwd=elsewhere, env=env)
+    summary = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert summary["n_pairs"] == _suite_pairs()
+    assert len(summary["data"]) == len(SUITE_FILES)
+    for path in summary["data"]:  # the suite was read from the installed package
+        assert Path(path).resolve().is_relative_to(venv_dir), path
+
+
+def _heavy_modules_after(code: str) -> list:
+    """Run `code` in a fresh interpreter (this checkout's charlm) → heavy modules it imported."""
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules " \
+            f"if m.split('.')[0] in {HEAVY!r})))"
+    result = _run([sys.executable, "-c", probe], cwd=ROOT, env=_env(PYTHONPATH=str(ROOT)),
+                  timeout=120)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_import_charlm_imports_neither_keras_nor_tensorflow():
+    assert _heavy_modules_after("import charlm") == []
+
+
+def test_cli_parser_imports_neither_keras_nor_tensorflow():
+    # What `python -m charlm --help` does before it prints: build every command's parser.
+    assert _heavy_modules_after("import charlm.cli\ncharlm.cli.build_parser()") == []
+
+
+def test_python_m_charlm_help_imports_neither_keras_nor_tensorflow():
+    # -X importtime lists every module the real command imported (on stderr).
+    result = _run([sys.executable, "-X", "importtime", "-m", "charlm", "--help"], cwd=ROOT,
+                  env=_env(PYTHONPATH=str(ROOT)), timeout=120)
+    assert "train" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "charlm.cli" in imported
+    assert not {m for m in imported if m.split(".")[0] in HEAVY}
