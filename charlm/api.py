@@ -53,6 +53,16 @@ class LanguageModel:
             lines = [lines]
         return score_lines(ModelScorer(self.model, self.tokenizer, unknown=unknown), list(lines))
 
+    def inspect(self, text: str, unknown: str = "error"):
+        """Every gate and state of every layer for each character of `text`, read from a zero
+        state, as `charlm inspect` shows them: a charlm.inspect.view.Inspection with the arrays
+        as NumPy (`ins["lstm_0", "forget_gate"]` → [T, H]), `.top_next()`, `.ranking`,
+        `.to_json()`, `.save("view.html")`; in a notebook it displays the page inline."""
+        from charlm.inspect.view import inspect_text
+
+        return inspect_text(self.model, self.tokenizer, text, unknown=unknown,
+                            title=str(self.path))
+
 
 def load(path, which: str = "best") -> LanguageModel:
     from charlm import checkpoint

@@ -77,18 +77,24 @@ def on_cpu() -> bool:
     return device() == "cpu"
 
 
-def compile_function(fn, variables, jit: bool = False):
+def compile_function(fn, variables, jit: bool = False, signature=None):
     """fn(*args), which reads `variables` (Keras variables), compiled once for the backend.
 
     TensorFlow: a tf.function (XLA when `jit`; otherwise one graph generalised to new shapes
-    after the first, reduce_retracing). JAX: jax.jit of a pure function that gets the variables'
-    current values as an argument (StatelessScope), so updated weights are seen without
-    recompiling. Other backends: `fn` itself, eager (correct, slow).
+    after the first, reduce_retracing). `signature`, a list with one (shape, dtype) — or a list
+    of them — per argument, None for unknown sizes, fixes the traced shapes up front, so the
+    first call already traces the general graph (no retrace on the second shape). JAX: jax.jit
+    of a pure function that gets the variables' current values as an argument (StatelessScope),
+    so updated weights are seen without recompiling; JAX compiles once per input shape, whatever
+    `signature` says. Other backends: `fn` itself, eager (correct, slow).
     """
     backend = name()
     if backend == "tensorflow":
         import tensorflow as tf
 
+        if signature is not None:
+            spec = lambda s: [spec(x) for x in s] if isinstance(s, list) else tf.TensorSpec(*s)
+            return tf.function(fn, jit_compile=jit, input_signature=[spec(s) for s in signature])
         return tf.function(fn, jit_compile=jit, reduce_retracing=not jit)
     if backend == "jax":
         import jax

@@ -14,7 +14,8 @@ A training run (`charlm train --out DIR`):
     DIR/metrics.jsonl          one JSON object per log line; DIR/samples.txt; DIR/tb/ TensorBoard
 
 An export (`charlm export --out OUT`): OUT/config.json (with an "export" section), OUT/tokenizer/,
-OUT/model.keras (stock Keras layers: plain `keras.saving.load_model` reads it) and
+OUT/model.keras (stock Keras layers for lstm/gru/rnn: plain `keras.saving.load_model` reads
+it; peephole/cifg need `import charlm.model.cells` first) and
 OUT/saved_model/ (a TensorFlow SavedModel that generates).
 
 `load(folder)` reads either kind. `best/` and `last/` are staged in a temporary folder and swapped

@@ -15,7 +15,7 @@ from typing import Optional
 
 from charlm.errors import UserError
 
-CELLS = ("lstm", "gru", "rnn")
+CELLS = ("lstm", "gru", "rnn", "peephole", "cifg")  # peephole, cifg: LSTM variants
 TOKENIZERS = ("char", "bpe", "unigram")
 BATCHING = ("stream", "random")
 

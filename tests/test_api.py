@@ -9,7 +9,7 @@ import pytest
 import charlm
 from charlm.cli import main
 from charlm.errors import UserError
-from conftest import TINY_TEXT
+from tests.helpers import TINY_TEXT, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,7 @@ def api_run(tmp_path_factory):
     return out, corpus
 
 
+@pytest.mark.slow
 def test_train_returns_the_checkpoint_folder(api_run):
     out, corpus = api_run
     config = json.loads((out / "config.json").read_text())
@@ -31,6 +32,7 @@ def test_train_returns_the_checkpoint_folder(api_run):
     assert config["corpus"]["paths"] == [str(corpus)]
 
 
+@pytest.mark.slow
 def test_load_generates_evaluates_and_scores_like_the_cli(api_run, capsys):
     out, corpus = api_run
     lm = charlm.load(out)
@@ -59,6 +61,7 @@ def test_load_generates_evaluates_and_scores_like_the_cli(api_run, capsys):
     assert lm.score(lines[0])[0]["logprob"] == pytest.approx(scores[0]["logprob"])
 
 
+@pytest.mark.slow
 def test_train_resumes_with_a_larger_budget(api_run, tmp_path):
     out, corpus = api_run
     import shutil
@@ -84,6 +87,20 @@ def test_bad_settings_are_user_errors(tmp_path, settings, pattern):
 def test_load_of_a_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         charlm.load(tmp_path / "nope")
+
+
+def test_load_reads_the_best_or_the_last_weights_of_a_run(early_stopped_run):
+    """charlm.load(run) is the step with the best val bpc, which="last" the step it stopped at:
+    each scores the validation text as the trainer logged it then."""
+    run = early_stopped_run
+    val = [r for r in read_jsonl(run.folder / "metrics.jsonl") if r["kind"] == "val"]
+    best, last = min(val, key=lambda r: r["bpc"]), val[-1]
+    assert best["step"] < last["step"]  # the run went on after its best validation
+    text = run.val_text[:run.config.eval_max_tokens]
+    assert charlm.load(run.folder).eval(text)["bpc"] == pytest.approx(best["bpc"], rel=1e-5)
+    lm = charlm.load(run.folder, which="last")
+    assert lm.eval(text)["bpc"] == pytest.approx(last["bpc"], rel=1e-5)
+    assert lm.path == run.folder and lm.config["train"]["patience"] == 2
 
 
 def test_subpackages_do_not_shadow_the_api_functions():

@@ -14,7 +14,8 @@ import sys
 from charlm.cli.common import Parser
 from charlm.errors import UserError
 
-COMMANDS = ("train", "eval", "generate", "export", "probe", "score", "experiment", "bench")
+COMMANDS = ("train", "eval", "generate", "export", "probe", "score", "experiment", "bench",
+            "inspect")
 MODULES = {"eval": "evaluate"}  # command → module name where they differ
 
 

@@ -9,7 +9,9 @@ def add_parser(subparsers) -> None:
         "experiment", help="experiments (cells: RNN vs GRU vs LSTM on agreement)")
     sub = parser.add_subparsers(dest="experiment", required=True, parser_class=type(parser))
     p = sub.add_parser("cells", help="RNN vs GRU vs LSTM: agreement accuracy vs distance")
-    p.add_argument("--cells", default="rnn,gru,lstm", help="comma-separated (rnn,gru,lstm)")
+    p.add_argument("--cells", default="rnn,gru,lstm",
+                   help="comma-separated, from rnn, gru, lstm, peephole (LSTM with peepholes), "
+                        "cifg (LSTM with coupled input and forget gates)")
     p.add_argument("--corpus", default="agreement", help="training text (agreement)")
     p.add_argument("--minutes", type=float, default=8.0,
                    help="training time per cell (8: the default LSTM needs about that to learn "
@@ -26,7 +28,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--lr", help="peak learning rate for every cell (e.g. 0.01), or per cell "
                                 "(gru=0.01,lstm=0.02); cells not named keep theirs: rnn 3e-3, "
-                                "gru 6e-3, lstm train's default")
+                                "gru 6e-3, lstm, peephole and cifg train's default")
     p.add_argument("--data", nargs="+", metavar="FILE",
                    help="pair files (default: the shipped suite's known-words half)")
     p.add_argument("--out", default="checkpoints/experiment-cells",

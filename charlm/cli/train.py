@@ -15,7 +15,8 @@ TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of 
     ("--val-fraction", float, "share of the corpus tail held out for validation"),
     ("--tokenizer", str, "char | bpe | unigram"),
     ("--vocab-size", int, "sentencepiece vocabulary size"),
-    ("--cell", str, "lstm | gru | rnn"),
+    ("--cell", str, "lstm | gru | rnn | peephole (LSTM with peephole connections) | cifg "
+                    "(LSTM with coupled input and forget gates)"),
     ("--layers", int, "recurrent layers"),
     ("--units", int, "units per recurrent layer"),
     ("--embedding-dim", int, "embedding size"),

@@ -49,7 +49,10 @@ class Decoder:
         self._loops: dict = {}
         self._pool = None  # threads for shards (see shard_sizes), made on first use
         # Not XLA: the prompt length varies, and the exported graph runs these same kernels.
-        self._prime = self._compile(self.read_prompt, jit=False)
+        # Any batch and prompt length: ids [B, P] int32, one [B, H] float32 per state.
+        self._prime = backend.compile_function(
+            self.read_prompt, self.variables,
+            signature=[((None, None), "int32"), [((None, h), "float32") for h in self.state_sizes]])
 
     def read_prompt(self, ids, states):
         """ids [B, P] (P ≥ 1), states → (logits [B, V] after the last id, states).

@@ -1,6 +1,11 @@
 """`charlm export`: a checkpoint as a `.keras` model plus a TensorFlow SavedModel that generates.
 
-    OUT/model.keras        the Keras model (tokens + states → logits + states), weights included
+    OUT/model.keras        the Keras model (tokens + states → logits + states), weights included;
+                           for lstm, gru and rnn only stock Keras layers, so plain
+                           keras.saving.load_model reads it without charlm; a peephole or cifg
+                           model holds charlm's own cells: plain Keras reads it only after
+                           `import charlm.model.cells` (which registers them; `import charlm`
+                           alone does not), and charlm.load(OUT) always reads it
     OUT/tokenizer/         the checkpoint's tokenizer files
     OUT/config.json        the checkpoint's config, plus an "export" section
     OUT/saved_model/       serving_default(prompt, length, seed, num_samples, temperature, top_k,
@@ -51,6 +56,7 @@ def export(checkpoint, out, which: str = "best") -> Path:
                         "tokenizers can be exported (the serving graph tokenizes in TensorFlow)")
     # Stock Keras layers with the same weights: plain keras.saving.load_model reads the file
     # without charlm installed (charlm's LSTM subclass only changes how it trains on a CPU).
+    # Not for peephole/cifg: Keras has no such cells, so the file names charlm's classes.
     plain = build_model(**spec_from_saved(lm.config["model"]), fused=False)
     plain.set_weights(lm.model.get_weights())
     out.parent.mkdir(parents=True, exist_ok=True)

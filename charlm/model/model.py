@@ -6,7 +6,8 @@
 The model takes and returns its states (as in the TensorFlow text-generation tutorial), so the
 same weights serve truncated-BPTT training (state carried across windows), evaluation of long
 texts in order, and step-by-step sampling. Layers are plain Keras layers with standard weights:
-`model.get_layer("lstm_0").cell.kernel` is [E, 4H] in Keras' i, f, c, o gate order.
+`model.get_layer("lstm_0").cell.kernel` is [E, 4H] in Keras' i, f, c, o gate order. The LSTM
+variants `peephole` and `cifg` are charlm's own cells (charlm.model.cells) in keras.layers.RNN.
 
 `FusedLSTM` is a `keras.layers.LSTM` that keeps its weights and cuDNN eligibility (tanh/sigmoid,
 bias, no recurrent dropout, no unroll) and, on the TensorFlow backend without a GPU, runs
@@ -19,8 +20,9 @@ from __future__ import annotations
 import keras
 
 from charlm.model import lstm_kernels
+from charlm.model.cells import CELL_CLASSES
 
-CELL_STATE_COUNT = {"lstm": 2, "gru": 1, "rnn": 1}
+CELL_STATE_COUNT = {"lstm": 2, "gru": 1, "rnn": 1, "peephole": 2, "cifg": 2}
 
 
 @keras.saving.register_keras_serializable(package="charlm")
@@ -42,10 +44,12 @@ class FusedLSTM(keras.layers.LSTM):
 
 
 def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
-    """The one place that maps --cell to a layer: add new cells (peephole, coupled) here.
+    """The one place that maps --cell to a layer: add new cells here.
 
     `fused=False` gives the stock Keras layer with the same weights (what an export saves, so
-    plain Keras loads it without charlm)."""
+    plain Keras loads it without charlm). charlm's own cells (peephole, cifg) have no stock
+    Keras equivalent: they always run in keras.layers.RNN's generic per-step loop, whatever
+    `fused` says, and loading them needs charlm's registered classes."""
     common = dict(return_sequences=True, return_state=True, name=name)
     if cell == "lstm":
         return FusedLSTM(units, **common) if fused else keras.layers.LSTM(units, **common)
@@ -53,6 +57,8 @@ def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
         return keras.layers.GRU(units, **common)  # reset_after=True: cuDNN-compatible
     if cell == "rnn":
         return keras.layers.SimpleRNN(units, **common)
+    if cell in CELL_CLASSES:  # `fused` makes no difference: no fused kernel for these
+        return keras.layers.RNN(CELL_CLASSES[cell](units, name=f"{cell}_cell"), **common)
     raise ValueError(f"unknown cell {cell!r}")
 
 

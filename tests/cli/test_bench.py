@@ -1,0 +1,46 @@
+"""`charlm bench train|generate`: the benchmark scripts of benchmarks/ run from the CLI with their
+own flags. (No timing is checked: only that they run and report what they measured.)"""
+
+import json
+
+import pytest
+
+from charlm.cli import main
+from tests.helpers import run_cli
+
+
+@pytest.mark.slow
+def test_bench_generate_json(capsys):
+    from charlm import backend
+    from charlm.generate import decoding
+
+    code, out, _ = run_cli(capsys, ["bench", "generate", "--json", "--layers", "1", "--units",
+                                    "16", "--embedding-dim", "8", "--vocab-size", "12",
+                                    "--length", "40", "--batch-size", "3", "--rounds", "1",
+                                    "--baseline-chars", "2", "--window", "10"])
+    result = json.loads(out)
+    assert code == 0 and result["bench"] == "generate" and result["batch_size"] == 3
+    assert {k: result[k] for k in ("layers", "units", "embedding_dim", "vocab_size", "length",
+                                   "rounds", "window", "baseline_chars", "cell")} == {
+        "layers": 1, "units": 16, "embedding_dim": 8, "vocab_size": 12, "length": 40,
+        "rounds": 1, "window": 10, "baseline_chars": 2, "cell": "lstm"}
+    assert result["chunk_size"] == decoding.CHUNK_SIZE
+    assert result["shards"] == 1  # 3 rows: too few to split across cores
+    assert result["device"] == backend.device() and result["backend"] == "tensorflow"
+    assert result["chars_per_sec"] > 0 and result["baseline_chars_per_sec"] > 0
+    assert result["ratio_vs_window_recompute"] > 0 and result["first_call_s"] > 0
+
+
+def test_bench_generate_rejects_bad_flags(capsys):
+    code, out, err = run_cli(capsys, ["bench", "generate", "--json", "--length", "0"])
+    assert code == 2 and out == "" and err.strip() == "charlm: error: --length must be positive"
+
+
+def test_bench_train_help(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["bench", "train", "--help"])
+    out = capsys.readouterr().out
+    assert exit.value.code == 0 and out.startswith("usage: charlm bench train")
+    for flag in ("--layers", "--units", "--batch-size", "--seq-len", "--steps", "--rounds",
+                 "--no-torch", "--json"):
+        assert f"  {flag}" in out, flag

@@ -1,0 +1,92 @@
+"""charlm.checkpoint: the run folder's layout, and `load` (the one loader): which weights it reads,
+and every way a folder can be wrong as a one-line UserError. (Missing folder, missing or corrupt
+config.json and corrupt weights through `charlm eval`: tests/cli/test_evaluate.py.)"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from charlm import checkpoint
+from charlm.errors import UserError
+
+
+def test_checkpoint_is_self_describing(trained_checkpoint):
+    config = json.loads((trained_checkpoint / "config.json").read_text())
+    assert config["model"]["units"] == 64 and config["tokenizer"]["kind"] == "char"
+    assert len(config["corpus"]["sha256"]) == 64 and "keras" in config["versions"]
+    for name in ("best/model.weights.h5", "last/optimizer.npz", "last/states.npz",
+                 "last/trainer.json", "tokenizer/vocab.json", "metrics.jsonl", "samples.txt"):
+        assert (trained_checkpoint / name).is_file(), name
+    assert list((trained_checkpoint / "tb").iterdir())  # TensorBoard events
+    assert not [p for p in trained_checkpoint.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def _copy(run, dest, parts=("config.json", "tokenizer", "best", "last")):
+    dest.mkdir()
+    for name in parts:
+        (shutil.copytree if (run / name).is_dir() else shutil.copy)(run / name, dest / name)
+    return dest
+
+
+def _edit_config(folder, edit):
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_load_reads_best_then_last(early_stopped_run, tmp_path):
+    """best/ by default, last/ with which="last", and last/ when best/ is missing (which weights
+    these are: their val bpc, tests/test_api.py)."""
+    run = early_stopped_run.folder
+    best = checkpoint.load(run).model.get_weights()
+    last = checkpoint.load(run, which="last").model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(best, last))  # stopped after its best
+    no_best = _copy(run, tmp_path / "no-best", parts=("config.json", "tokenizer", "last"))
+    for got, want in zip(checkpoint.load(no_best).model.get_weights(), last):
+        np.testing.assert_array_equal(got, want)
+
+
+def _one_line_error(folder, pattern, which="best"):
+    with pytest.raises(UserError, match=pattern) as error:
+        checkpoint.load(folder, which=which)
+    assert "\n" not in str(error.value) and str(folder) in str(error.value)
+
+
+def test_tokenizer_and_model_disagreeing_on_the_vocabulary(trained_checkpoint, tmp_path):
+    folder = _copy(trained_checkpoint, tmp_path / "ckpt")
+    vocab = json.loads((folder / "config.json").read_text())["model"]["vocab_size"]
+    _edit_config(folder, lambda c: c["model"].update(vocab_size=vocab + 1))
+    _one_line_error(folder, f"tokenizer has {vocab} tokens but the model expects {vocab + 1}")
+
+
+def test_config_without_a_model_section(trained_checkpoint, tmp_path):
+    folder = _copy(trained_checkpoint, tmp_path / "ckpt")
+    _edit_config(folder, lambda c: c.pop("model"))
+    _one_line_error(folder, "has no model section")
+
+
+def test_config_describing_an_impossible_model(trained_checkpoint, tmp_path):
+    folder = _copy(trained_checkpoint, tmp_path / "ckpt")
+    _edit_config(folder, lambda c: c["model"].update(cell="transformer"))
+    _one_line_error(folder, "describes an invalid model")
+
+
+def test_weights_of_another_model(trained_checkpoint, tmp_path):
+    folder = _copy(trained_checkpoint, tmp_path / "ckpt")
+    _edit_config(folder, lambda c: c["model"].update(units=32))  # the weights are 64 wide
+    _one_line_error(folder, "could not load weights .* corrupt or from another model")
+    _one_line_error(folder, "could not load weights", which="last")
+
+
+def test_missing_tokenizer(trained_checkpoint, tmp_path):
+    folder = _copy(trained_checkpoint, tmp_path / "ckpt", parts=("config.json", "best"))
+    _one_line_error(folder, "tokenizer files in .* are missing or corrupt")
+
+
+def test_corrupt_export(exported, tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(exported, folder)
+    (folder / "model.keras").write_bytes(b"PK not really a zip")
+    _one_line_error(folder, "could not load .*model.keras.*export the checkpoint again")
