@@ -26,6 +26,7 @@ import numpy as np
 from charlm.fileio import atomic_write, atomic_write_json
 from charlm.inspect.equations import EQUATIONS
 from charlm.inspect.trace import trace_text
+from charlm.probes.reports import figure_png
 
 LEFT, RIGHT = 0.1, 0.9  # the paper's thresholds
 DECIMALS = 6
@@ -82,14 +83,6 @@ def saturation(trace) -> dict:
             "steps": int(len(trace.ids)), "layers": layers, "summary": summary}
 
 
-def _png_bytes(fig) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 def saturation_chart(report: dict, path: Path) -> None:
     """Karpathy et al.'s scatter: a panel per gate, a point per unit, a colour per layer."""
     import matplotlib
@@ -125,7 +118,7 @@ def saturation_chart(report: dict, path: Path) -> None:
         cells = ", ".join(sorted({layer["cell"] for layer in report["layers"]}))
         ax.text(0.5, 0.5, f"no gates to saturate ({cells} cells)", ha="center", va="center")
     fig.suptitle(f"Gate saturation over {report['steps']:,} characters", fontsize=10)
-    atomic_write(Path(path), _png_bytes(fig))
+    atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
 
 

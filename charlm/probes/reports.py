@@ -154,5 +154,3 @@ def experiment_chart(results: dict, path: Path, title: str) -> None:
     atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
 
-
-_figure_bytes = figure_png  # old name, until charlm/inspect stops using it

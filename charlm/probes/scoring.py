@@ -14,6 +14,9 @@ Phase A batches only contexts of one length, because a recurrent state read at t
 right-padded row would have run over the padding; phase B can pad on the right since nothing
 after a target's last character feeds back into its score. Duplicate requests are scored once,
 so identical texts get bit-identical scores (a tie, never a rounding win).
+
+`PrefixScorer` scores one fixed set of agreement pairs many times over (ablation), reading
+contexts of different lengths side by side; its docstring says when to use which.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from charlm import backend
 from charlm.errors import UserError
 from charlm.model.model import zero_states
+from charlm.probes.pairs import requests
 
 
 def _compile(model):
@@ -123,6 +127,116 @@ class ModelScorer:
                 lp, _, _ = self._fn(xb, yb, wb, [s[ctx_row] for s in states])
                 total += np.asarray(lp, dtype=np.float64)
             tgt_lp[t_index] = total
+
+
+class PrefixScorer:
+    """log P(good) − log P(bad) per agreement pair (`charlm.probes.pairs.Pair`) under the
+    model's current weights, with the requests and the priming of `charlm probe`
+    (`charlm.probes.pairs.requests`: log P(target | "\\n" + context)).
+
+    When to use which: `ModelScorer` scores any requests once (`charlm probe`, `charlm score`);
+    `PrefixScorer` is for one fixed set of pairs scored many times over while the weights change
+    (ablation: `charlm.inspect.number_units` re-scores its pairs once per ablated unit, so an
+    `ablated` block changes the margins). It encodes the pairs once and keeps the batch plan of
+    each subset it is asked about. Both read each context once for both targets; here contexts
+    of different lengths also share a batch: rows sorted by length run segment by segment, the
+    state carried, and a row leaves the batch (its state and next-character log-probabilities
+    kept) when its context ends, so a set of pairs with one-prefix contexts of many lengths
+    needs far fewer model calls than ModelScorer's one-length batches. The targets then run
+    right-padded from those states, as in ModelScorer's phase B, with the same compiled
+    function. Both exist for now: one scorer would change `charlm probe`'s batching (and so its
+    float rounding); the margins agree with ModelScorer's to rounding
+    (tests/inspect/test_number_units.py)."""
+
+    def __init__(self, model, tokenizer, pairs: list, batch_size: int = 256):
+        self.model, self.batch_size = model, max(1, int(batch_size))
+        prime = tokenizer.token_id("\n")
+        if prime is None:
+            raise ValueError("the vocabulary has no line break, which scoring reads first")
+        index: dict = {}
+        self.contexts = []  # unique "\n" + context, as ids
+        self.requests = []  # per pair: [(context index, target ids)] for good, then bad
+        for pair in pairs:
+            reqs = []
+            for context, target in requests(pair)[:2]:
+                if context not in index:
+                    index[context] = len(self.contexts)
+                    self.contexts.append(np.concatenate(
+                        [[prime], tokenizer.encode(context, unknown="replace")]).astype(np.int32))
+                reqs.append((index[context],
+                             np.asarray(tokenizer.encode(target, unknown="replace"), np.int32)))
+            self.requests.append(reqs)
+
+        def read(x, states):
+            from keras import ops
+
+            logits, *new_states = model([x, *states], training=False)
+            return ops.log_softmax(ops.cast(logits[:, -1, :], "float32"), axis=-1), new_states
+
+        self._read = backend.compile_function(read, model.variables)
+        self._score = _compile(model)  # ModelScorer's: (Σ w·log p(y), …)
+        self._plans: dict = {}
+
+    def _plan(self, subset: tuple):
+        if subset in self._plans:
+            return self._plans[subset]
+        contexts = sorted({c for p in subset for c, _ in self.requests[p]},
+                          key=lambda c: len(self.contexts[c]))
+        slot = {c: i for i, c in enumerate(contexts)}
+        reads = []  # (slots [b], x [b, L] right-padded, lengths [b]) for rows sorted by length
+        for start in range(0, len(contexts), self.batch_size):
+            part = contexts[start:start + self.batch_size]
+            lengths = np.array([len(self.contexts[c]) for c in part])
+            x = np.zeros((len(part), lengths.max()), np.int32)
+            for i, c in enumerate(part):
+                x[i, :lengths[i]] = self.contexts[c]
+            reads.append((np.array([slot[c] for c in part]), x, lengths))
+        rows = sorted(((slot[c], ids, 2 * n + k) for n, p in enumerate(subset)
+                       for k, (c, ids) in enumerate(self.requests[p])), key=lambda r: len(r[1]))
+        targets = []  # (context slots, first ids, x, y, w, request keys) per batch
+        for start in range(0, len(rows), self.batch_size):
+            part = rows[start:start + self.batch_size]
+            width = max(len(r[1]) for r in part) - 1
+            x = np.zeros((len(part), max(width, 0)), np.int32)
+            y, w = np.zeros_like(x), np.zeros(x.shape, np.float32)
+            for i, (_, ids, _) in enumerate(part):
+                m = len(ids) - 1
+                x[i, :m], y[i, :m], w[i, :m] = ids[:-1], ids[1:], 1.0
+            targets.append((np.array([r[0] for r in part]), np.array([r[1][0] for r in part]),
+                            x, y, w, np.array([r[2] for r in part])))
+        if len(self._plans) >= 8:
+            self._plans.clear()
+        self._plans[subset] = plan = (len(contexts), reads, targets)
+        return plan
+
+    def margins(self, subset) -> np.ndarray:
+        """[len(subset)] float64: log P(good) − log P(bad) for the pairs at these indices."""
+        subset = tuple(int(i) for i in subset)
+        n_contexts, reads, targets = self._plan(subset)
+        units = [inp.shape[-1] for inp in self.model.inputs[1:]]
+        saved = [np.zeros((n_contexts, h), np.float32) for h in units]
+        last = None
+        for slots, x, lengths in reads:
+            states = zero_states(self.model, len(slots))
+            alive, position = np.arange(len(slots)), 0
+            for end in np.unique(lengths):  # ascending: rows whose context ends here leave
+                logp, states = self._read(x[alive, position:end], states)
+                logp, states = np.asarray(logp), [np.asarray(s) for s in states]
+                if last is None:
+                    last = np.zeros((n_contexts, logp.shape[1]), np.float32)
+                done = lengths[alive] == end
+                for keep, state in zip(saved, states):
+                    keep[slots[alive[done]]] = state[done]
+                last[slots[alive[done]]] = logp[done]
+                alive, states, position = alive[~done], [s[~done] for s in states], end
+        logprob = np.zeros(2 * len(subset), np.float64)
+        for slots, first, x, y, w, keys in targets:
+            total = last[slots, first].astype(np.float64)
+            if x.shape[1]:
+                total += np.asarray(self._score(x, y, w, [s[slots] for s in saved])[0],
+                                    np.float64)
+            logprob[keys] = total
+        return logprob[0::2] - logprob[1::2]
 
 
 def score_lines(scorer, lines: list[str], progress=None) -> list[dict]:

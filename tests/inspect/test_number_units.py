@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from charlm.inspect.ablation import ablated
-from charlm.inspect.number_units import (AgreementScorer, diagnostic_classifier,
-                                         number_from_verbs, number_units_report, pair_info,
-                                         parse_condition, verb_states)
+from charlm.inspect.diagnostic import diagnostic_classifier
+from charlm.inspect.number_stats import number_from_verbs, pair_info, parse_condition
+from charlm.inspect.number_units import number_units_report, verb_states
 from charlm.probes.pairs import load_pairs, score_pairs
+from charlm.probes.scoring import PrefixScorer
 from tests.helpers import tiny_model
 
 
@@ -111,7 +112,7 @@ def test_scorer_matches_probe_scores_and_sees_ablation(tmp_path):
     tokenizer = _tokenizer()
     model = tiny_model(vocab_size=tokenizer.vocab_size, layers=2, units=8)
     pairs, _ = load_pairs([_write(tmp_path / "p.jsonl", _tiny_rows())])
-    scorer = AgreementScorer(model, tokenizer, pairs, batch_size=5)  # several batches
+    scorer = PrefixScorer(model, tokenizer, pairs, batch_size=5)  # several batches
     subset = [3, 0, 7, 21, 12]
     margins = scorer.margins(subset)
     reference = score_pairs(ModelScorer(model, tokenizer), [pairs[i] for i in subset])

@@ -169,8 +169,8 @@ def test_gru_and_rnn_models_trace_to_their_json_quantities(make_model):
         ins = inspect_text(model, tokenizer, text)
         got = ins.to_json()
         for n, layer in enumerate(got["layers"]):
-            assert layer["cell"] == cell and layer["name"] == f"{cell}_{n}"
-            assert [k for k in layer if k not in ("cell", "name")] == names
+            assert layer["cell_type"] == cell and layer["name"] == f"{cell}_{n}"
+            assert [k for k in layer if k not in ("cell_type", "name")] == names
             assert all(np.asarray(layer[q]).shape == (len(text), 5) for q in names)
         outputs = model([keras.ops.convert_to_tensor(tokenizer.encode(text)[None]),
                          *zero_states(model, 1)])
