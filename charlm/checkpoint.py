@@ -35,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm import integrity
 from charlm.errors import UserError
-from charlm.fileio import atomic_write_json, fsync_tree, recover_dir, swap_in_dir
+from charlm.faults import kill_point
+from charlm.fileio import atomic_write, atomic_write_json, fsync_tree, readable_dir, swap_in_dir
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer"
@@ -48,6 +50,9 @@ TENSORBOARD = "tb"
 EXPORT_MODEL = "model.keras"
 SAVED_MODEL = "saved_model"
 FORMAT = "charlm-checkpoint/1"
+MANIFEST = integrity.MANIFEST
+TRAINER_STATE = "trainer.json"
+LAST_FILES = (WEIGHTS, "variables.npz", "optimizer.npz", "states.npz", TRAINER_STATE)
 
 
 def library_versions() -> dict:
@@ -68,6 +73,7 @@ def read_config(folder: Path) -> dict:
     if not folder.is_dir():
         raise UserError(f"checkpoint folder {folder} does not exist; pass the --out folder of a "
                         "training run")
+    integrity.verify(folder)  # config.json and tokenizer/ against DIR/manifest.json
     try:
         return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -81,12 +87,44 @@ def write_config(folder: Path, config: dict) -> None:
     atomic_write_json(Path(folder) / CONFIG, config)
 
 
+def seal(folder: Path) -> None:
+    """Write DIR/manifest.json for config.json and tokenizer/ (after both are written)."""
+    integrity.write_manifest(folder, [CONFIG, TOKENIZER])
+
+
+def seal_export(folder: Path) -> None:
+    """An export folder's manifest lists every file in it."""
+    integrity.write_manifest(folder)
+
+
+def has_training_state(folder: Path) -> bool:
+    return (readable_dir(Path(folder) / LAST) / TRAINER_STATE).is_file()
+
+
 def read_metrics(folder: Path) -> list[dict]:
     """Every row of metrics.jsonl (kind "train" or "val"); [] when there is none yet."""
     path = Path(folder) / METRICS
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def truncate_metrics(folder: Path, step: int) -> None:
+    """Keep the rows up to `step` (a resumed run replays the steps after its checkpoint)."""
+    path = Path(folder) / METRICS
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] > step:
+                continue
+        except (ValueError, KeyError, TypeError):  # a line cut by a kill: drop it
+            continue
+        kept.append(line)
+    if len(kept) != len(lines):
+        atomic_write(path, "".join(kept))
 
 
 def open_metrics(folder: Path):
@@ -104,7 +142,7 @@ def tensorboard_dir(folder: Path) -> Path:
 
 
 def has_weights(folder: Path, which: str = "best") -> bool:
-    return (Path(folder) / which / WEIGHTS).is_file()
+    return (readable_dir(Path(folder) / which) / WEIGHTS).is_file()
 
 
 def is_export(folder) -> bool:
@@ -115,12 +153,14 @@ def is_export(folder) -> bool:
 
 
 def weights_path(folder: Path, which: str = BEST) -> Path:
-    """best/ if it exists (or which='last'), else last/; recovers a half-finished swap."""
+    """best/ if it exists (or which='last'), else last/; checked against its manifest. A folder
+    being swapped in by the trainer right now is read from its complete previous version."""
     folder = Path(folder)
     order = [BEST, LAST] if which == BEST else [LAST]
     for name in order:
-        path = recover_dir(folder / name) / WEIGHTS
+        path = readable_dir(folder / name) / WEIGHTS
         if path.is_file():
+            integrity.verify(path.parent)
             return path
     raise UserError(f"{folder} has no saved weights yet ({'/'.join(order)}/{WEIGHTS}); "
                     "train longer or pass another checkpoint")
@@ -149,6 +189,7 @@ def save_best(folder: Path, model, info: dict) -> None:
     try:
         model.save_weights(str(staged / WEIGHTS))
         atomic_write_json(staged / "info.json", info)
+        integrity.write_manifest(staged)
         fsync_tree(staged)
         swap_in_dir(staged, folder / BEST)
     finally:
@@ -159,10 +200,12 @@ def save_last(folder: Path, model, optimizer, states, trainer_state: dict) -> No
     staged = _stage(folder, "last")
     try:
         model.save_weights(str(staged / WEIGHTS))
+        kill_point("checkpoint-write")
         np.savez(staged / "variables.npz", **_arrays(v.numpy() for v in model.variables))
         np.savez(staged / "optimizer.npz", **_arrays(v.numpy() for v in optimizer.variables))
         np.savez(staged / "states.npz", **_arrays(np.asarray(s) for s in states))
-        atomic_write_json(staged / "trainer.json", trainer_state)
+        atomic_write_json(staged / TRAINER_STATE, trainer_state)
+        integrity.write_manifest(staged)
         fsync_tree(staged)
         swap_in_dir(staged, folder / LAST)
     finally:
@@ -176,9 +219,10 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
 
 def load_last(folder: Path, model, optimizer) -> tuple[list, dict]:
     """Restore model + optimizer variables; return (carried states, trainer state)."""
-    last = recover_dir(Path(folder) / LAST)
+    last = readable_dir(Path(folder) / LAST)
+    integrity.verify(last)
     try:
-        trainer_state = json.loads((last / "trainer.json").read_text(encoding="utf-8"))
+        trainer_state = json.loads((last / TRAINER_STATE).read_text(encoding="utf-8"))
         for group, arrays in ((model.variables, _load_arrays(last / "variables.npz")),
                               (optimizer.variables, _load_arrays(last / "optimizer.npz"))):
             if len(group) != len(arrays):
@@ -228,14 +272,14 @@ def load(path, which: str = BEST) -> Checkpoint:
         model = build_model(**spec)
     except (TypeError, ValueError, KeyError) as e:
         raise UserError(f"{path}/{CONFIG} describes an invalid model ({e})")
-    if is_export(path):
-        _load_exported_weights(model, path / EXPORT_MODEL)
+    if is_export(path):  # read_config checked all its files: an export has one manifest
+        load_exported_weights(model, path / EXPORT_MODEL)
     else:
         load_weights(model, weights_path(path, which))
     return Checkpoint(model, tokenizer, config, path)
 
 
-def _load_exported_weights(model, path: Path) -> None:
+def load_exported_weights(model, path: Path) -> None:
     import keras
 
 

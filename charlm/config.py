@@ -70,30 +70,33 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # free-form notes carried into config.json
 
     def check(self) -> "TrainConfig":
-        """Reject nonsense early, with a message that names the flag and the fix."""
-        def need(cond, msg):
-            if not cond:
-                raise UserError(msg)
-
-        need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
-        need(self.tokenizer in TOKENIZERS,
-             f"--tokenizer must be one of {', '.join(TOKENIZERS)}, not {self.tokenizer!r}")
-        need(self.batching in BATCHING,
-             f"--batching must be one of {', '.join(BATCHING)}, not {self.batching!r}")
-        for name in ("layers", "units", "embedding_dim", "seq_len", "batch_size", "eval_every"):
+        """Reject nonsense early (before any import of Keras), with a message that names the flag
+        and the fix. Every setting has one rule in RULES below."""
+        for name, (kind, allowed, rule) in RULES.items():
             value = getattr(self, name)
-            need(isinstance(value, int) and value >= 1,
-                 f"--{name.replace('_', '-')} must be a positive integer, not {value!r}")
-        need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), not {self.dropout}")
-        need(0.0 < self.val_fraction < 1.0 or self.val_corpus is not None,
-             f"--val-fraction must be in (0, 1), not {self.val_fraction}")
-        need(self.lr > 0, f"--lr must be positive, not {self.lr}")
-        need(self.vocab_size >= 16 or self.tokenizer == "char",
-             f"--vocab-size must be at least 16, not {self.vocab_size}")
-        for name in ("max_steps", "max_minutes", "epochs"):
+            if (value is None and name in OPTIONAL) or (name == "val_fraction" and self.val_corpus):
+                continue  # no such budget; a --val-corpus makes the fraction irrelevant
+            flag = "--" + name.replace("_", "-")
+            if kind is str:
+                if value not in allowed:
+                    raise UserError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+                continue
+            # bool is an int to Python, and "0.1" from a JSON file is not a number
+            if isinstance(value, bool) or not isinstance(value, kind):
+                kind_name = rule if "integer" in rule else "an integer" if kind is int else "a number"
+                raise UserError(f"{flag} must be {kind_name}, not {value!r}; fix it in the flag "
+                                "or the --config file")
+            if not allowed(value):
+                raise UserError(f"{flag} must be {rule}, not {value!r}")
+        if self.tokenizer != "char" and self.vocab_size < 16:
+            raise UserError(f"--vocab-size must be at least 16, not {self.vocab_size}")
+        for name in ("corpus", "val_corpus", "out"):
             value = getattr(self, name)
-            need(value is None or value > 0,
-                 f"--{name.replace('_', '-')} must be positive, not {value}")
+            if value is not None and not isinstance(value, str):
+                raise UserError(f"--{name.replace('_', '-')} must be a path or a name (a string), "
+                                f"not {value!r}")
+        if not isinstance(self.extra, dict):
+            raise UserError(f"extra must be a JSON object, not {self.extra!r}")
         return self
 
     def budgets(self) -> tuple[Optional[int], Optional[float], Optional[float]]:
@@ -130,6 +133,38 @@ class TrainConfig:
         data = data.get("train", data)  # accept a checkpoint's config.json as well
         return cls.from_dict(data)
 
+
+NUMBER = (int, float)
+POSITIVE = (lambda v: v >= 1, "a positive integer")
+# setting → (type, allowed values or a test, the rule in words for the error message)
+RULES = {
+    "tokenizer": (str, TOKENIZERS, ""),
+    "cell": (str, CELLS, ""),
+    "batching": (str, BATCHING, ""),
+    "val_fraction": (NUMBER, lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "vocab_size": (int, lambda v: v >= 1, "a positive integer"),
+    "layers": (int, *POSITIVE),
+    "units": (int, *POSITIVE),
+    "embedding_dim": (int, *POSITIVE),
+    "dropout": (NUMBER, lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "seq_len": (int, *POSITIVE),
+    "state_reset_every": (int, *POSITIVE),
+    "batch_size": (int, *POSITIVE),
+    "lr": (NUMBER, lambda v: v > 0.0, "positive"),
+    "min_lr_ratio": (NUMBER, lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "warmup_steps": (int, lambda v: v >= 0, "0 or more"),
+    "weight_decay": (NUMBER, lambda v: v >= 0.0, "0 or more"),
+    "clip_norm": (NUMBER, lambda v: v > 0.0, "positive"),
+    "max_steps": (int, lambda v: v >= 1, "positive"),
+    "max_minutes": (NUMBER, lambda v: v > 0.0, "positive"),
+    "epochs": (NUMBER, lambda v: v > 0.0, "positive"),
+    "eval_every": (int, *POSITIVE),
+    "eval_max_tokens": (int, lambda v: v >= 2, "at least 2"),
+    "patience": (int, lambda v: v >= 0, "0 or more (0: never stop early)"),
+    "sample_chars": (int, lambda v: v >= 0, "0 or more"),
+    "seed": (int, lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
+}
+OPTIONAL = ("max_steps", "max_minutes", "epochs")  # None: no such budget
 
 # Old names still read from config files and checkpoints written before the layout redesign.
 RENAMED = {"eval_max_chars": "eval_max_tokens"}

@@ -6,7 +6,9 @@ Plain helpers (TINY_TEXT, tiny_config, ROOT, SHARED, run_cli, ...) live in tests
 
 import contextlib
 import io
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +20,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tests.helpers import TINY_TEXT, tiny_config, tiny_model  # noqa: E402
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Several workers share the cores: one TensorFlow thread each, instead of every worker
+    # starting a pool per core and the pools fighting over the same cores.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 # Tests that need one of these session fixtures train (or export) when they are the first to ask
@@ -55,17 +63,49 @@ def make_model():
     return tiny_model
 
 
+def _built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder built once per test run and copied into this session's temp folder.
+
+    Under pytest-xdist every worker is a process with its own session fixtures; without this each
+    worker would train the same runs again. The first worker to ask builds the folder beside the
+    workers' temp folders, under an OS file lock; the others wait for it and copy it. Each worker
+    gets its own copy, because some tests write into a run (the inspector page, a resume).
+    `build(folder)` fills the empty `folder`.
+    """
+    import fcntl
+
+    mine = tmp_path_factory.mktemp(name)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        build(mine)
+        return mine
+    shared_root = tmp_path_factory.getbasetemp().parent  # the same for every worker of this run
+    shared, done = shared_root / f"built-{name}", shared_root / f"built-{name}.done"
+    with open(shared_root / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the process dies)
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            build(shared)
+            done.write_text(worker)
+    shutil.rmtree(mine)
+    shutil.copytree(shared, mine, symlinks=True)
+    return mine
+
+
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory) -> Path:
     """A 1×64 LSTM trained for 150 steps on TINY_TEXT (memorises it well)."""
-    from charlm.training.trainer import train
 
-    folder = tmp_path_factory.mktemp("ckpt")
-    corpus = folder / "tiny.txt"
-    corpus.write_text(TINY_TEXT, encoding="utf-8")
-    config = tiny_config(corpus, folder / "run", units=64, max_steps=150, eval_every=75,
-                         lr=2e-2, seq_len=40)
-    return train(config, quiet=True)
+    def build(folder):
+        from charlm.training.trainer import train
+
+        corpus = folder / "tiny.txt"
+        corpus.write_text(TINY_TEXT, encoding="utf-8")
+        train(tiny_config(corpus, folder / "run", units=64, max_steps=150, eval_every=75,
+                          lr=2e-2, seq_len=40, sample_chars=20), quiet=True)
+
+    return _built_once(tmp_path_factory, "ckpt", build) / "run"
 
 
 @pytest.fixture(scope="session")
@@ -79,23 +119,29 @@ def trained_lm(trained_checkpoint):
 @pytest.fixture(scope="session")
 def bpe_checkpoint(tmp_path_factory) -> Path:
     """A 4-step run with a sentencepiece BPE tokenizer (300 pieces) on TINY_TEXT."""
-    from charlm.training.trainer import train
 
-    folder = tmp_path_factory.mktemp("bpe")
-    corpus = folder / "tiny.txt"
-    corpus.write_text(TINY_TEXT, encoding="utf-8")
-    return train(tiny_config(corpus, folder / "run", tokenizer="bpe", vocab_size=300,
-                             max_steps=4, eval_every=4), quiet=True)
+    def build(folder):
+        from charlm.training.trainer import train
+
+        corpus = folder / "tiny.txt"
+        corpus.write_text(TINY_TEXT, encoding="utf-8")
+        train(tiny_config(corpus, folder / "run", tokenizer="bpe", vocab_size=300, max_steps=4,
+                          eval_every=4), quiet=True)
+
+    return _built_once(tmp_path_factory, "bpe", build) / "run"
 
 
 @pytest.fixture(scope="session")
 def exported(trained_checkpoint, tmp_path_factory) -> Path:
     """trained_checkpoint written by `charlm export` (model.keras + SavedModel)."""
-    from charlm.cli import main
 
-    out = tmp_path_factory.mktemp("export") / "exported"
-    assert main(["export", "--checkpoint", str(trained_checkpoint), "--out", str(out)]) == 0
-    return out
+    def build(folder):
+        from charlm.cli import main
+
+        assert main(["export", "--checkpoint", str(trained_checkpoint), "--out",
+                     str(folder / "exported")]) == 0
+
+    return _built_once(tmp_path_factory, "export", build) / "exported"
 
 
 @pytest.fixture(scope="session")
@@ -106,18 +152,27 @@ def early_stopped_run(tmp_path_factory):
 
     → namespace: folder, config (the TrainConfig), val_text, val_path, log (what it printed).
     """
-    from charlm.training.trainer import train
+    from charlm.config import TrainConfig
 
-    folder = tmp_path_factory.mktemp("early")
-    corpus, val_path = folder / "tiny.txt", folder / "val.txt"
-    corpus.write_text(TINY_TEXT, encoding="utf-8")
-    # validation reads the first eval_max_tokens=300 characters only; the tail is never read
-    val_text = "T" * 300 + "The cat near the dogs sleeps.\n" * 10
-    val_path.write_text(val_text, encoding="utf-8")
-    config = tiny_config(corpus, folder / "run", val_corpus=str(val_path), eval_every=2,
-                         patience=2, max_steps=40, eval_max_tokens=300)
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(io.StringIO()):
-        out = train(config, quiet=False)
-    return SimpleNamespace(folder=out, config=config, val_text=val_text, val_path=val_path,
-                           log=log.getvalue())
+    def build(folder):
+        from charlm.training.trainer import train
+
+        corpus, val_path = folder / "tiny.txt", folder / "val.txt"
+        corpus.write_text(TINY_TEXT, encoding="utf-8")
+        # validation reads the first eval_max_tokens=300 characters only; the tail is never read
+        val_path.write_text("T" * 300 + "The cat near the dogs sleeps.\n" * 10, encoding="utf-8")
+        config = tiny_config(corpus, folder / "run", val_corpus=str(val_path), eval_every=2,
+                             patience=2, max_steps=40, eval_max_tokens=300)
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(io.StringIO()):
+            train(config, quiet=False)
+        (folder / "log.txt").write_text(log.getvalue(), encoding="utf-8")
+        (folder / "config.json").write_text(json.dumps(config.to_dict()), encoding="utf-8")
+
+    folder = _built_once(tmp_path_factory, "early", build)
+    # The settings it was trained with (the corpus paths name the files it read).
+    config = TrainConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    return SimpleNamespace(folder=folder / "run", config=config,
+                           val_text=(folder / "val.txt").read_text(encoding="utf-8"),
+                           val_path=Path(config.val_corpus),
+                           log=(folder / "log.txt").read_text(encoding="utf-8"))

@@ -20,7 +20,10 @@ def test_checkpoint_is_self_describing(trained_checkpoint):
                  "last/trainer.json", "tokenizer/vocab.json", "metrics.jsonl", "samples.txt"):
         assert (trained_checkpoint / name).is_file(), name
     assert list((trained_checkpoint / "tb").iterdir())  # TensorBoard events
-    assert not [p for p in trained_checkpoint.iterdir() if p.name.startswith(".")]  # no temp left
+    # no staging folder or temp file left; .lock is the (released) lock of the run's writer
+    assert [p.name for p in trained_checkpoint.iterdir() if p.name.startswith(".")] == [".lock"]
+    for unit in (".", "best", "last"):  # each unit lists its files with their sha256
+        assert (trained_checkpoint / unit / "manifest.json").is_file(), unit
 
 
 def _copy(run, dest, parts=("config.json", "tokenizer", "best", "last")):
@@ -89,4 +92,19 @@ def test_corrupt_export(exported, tmp_path):
     folder = tmp_path / "export"
     shutil.copytree(exported, folder)
     (folder / "model.keras").write_bytes(b"PK not really a zip")
+    _one_line_error(folder, "corrupt: .*model.keras .*sha256 differs")  # the manifest sees it
+    (folder / "manifest.json").unlink()  # an export from before manifests: Keras sees it
     _one_line_error(folder, "could not load .*model.keras.*export the checkpoint again")
+
+
+def test_a_reader_during_a_swap_reads_the_previous_checkpoint_and_renames_nothing(
+        trained_checkpoint, tmp_path):
+    """Between the trainer's two renames best/ is missing and best.old/ is complete: a reader
+    (generate, eval, probe on a folder being trained) uses best.old/ and leaves the folder as it
+    is, for the trainer to finish its swap."""
+    folder = tmp_path / "run"
+    shutil.copytree(trained_checkpoint, folder)
+    (folder / "best").rename(folder / "best.old")
+    assert checkpoint.weights_path(folder) == folder / "best.old" / "model.weights.h5"
+    assert checkpoint.load(folder).model is not None
+    assert (folder / "best.old").is_dir() and not (folder / "best").exists()

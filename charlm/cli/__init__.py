@@ -12,10 +12,10 @@ import importlib
 import sys
 
 from charlm.cli.common import Parser
-from charlm.errors import UserError
+from charlm.errors import Interrupted, TrainingFailed, UserError
 
 COMMANDS = ("train", "eval", "generate", "export", "probe", "score", "experiment", "bench",
-            "inspect")
+            "inspect", "doctor")
 MODULES = {"eval": "evaluate"}  # command → module name where they differ
 
 
@@ -40,6 +40,12 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"charlm: error: {e}", file=sys.stderr)
         return 2
+    except TrainingFailed as e:
+        print(f"charlm: training stopped: {e}", file=sys.stderr)
+        return 3
+    except Interrupted as e:
+        print(f"charlm: {e}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("charlm: interrupted", file=sys.stderr)
         return 130

@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from charlm.config import TrainConfig
-    from charlm.training.trainer import prepare_resume, train
+    from charlm.training.trainer import prepare_resume, train  # no Keras until train() needs it
 
     overrides = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
                  for flag, _, _ in TRAIN_FLAGS}

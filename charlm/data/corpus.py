@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from charlm.errors import UserError
+from charlm.integrity import file_sha256
 
 # The shipped data: the repository's top-level corpora/, which is the package `charlm.corpora`
 # (a link in the source tree, real files in the wheel), so an installed charlm finds it too;
@@ -82,6 +83,23 @@ class Corpus:
         if not any_text:
             raise UserError(f"corpus {self.name!r} is empty; pass a file with some text in it")
 
+    def check_head(self) -> "Corpus":
+        """Fail fast (before training imports anything heavy) on a file that is binary or not
+        UTF-8, reading only its first 8 KB; `iter_chunks` still checks the whole text."""
+        for path in self.paths:
+            with _open_bytes(path) as f:
+                head = f.read(8192)
+            if b"\x00" in head:
+                raise UserError(f"{path} looks like a binary file (it has NUL bytes); "
+                                "pass a UTF-8 text file")
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if e.start < len(head) - 3:  # not just a character cut at the 8 KB edge
+                    raise UserError(f"{path} is not UTF-8 text (bad byte at offset {e.start}); "
+                                    "convert it, e.g. with iconv -t UTF-8")
+        return self
+
     def read_text(self) -> str:
         return "".join(self.iter_chunks())
 
@@ -111,6 +129,9 @@ def resolve_corpus(spec: str, download: bool = True) -> Corpus:
         if not files:
             raise UserError(f"directory {path} has no .txt or .gz files; put text files in it")
         return Corpus(path.name, files)
+    if path.exists() and not path.is_file():  # a FIFO, a device, a socket: reading may never end
+        raise UserError(f"corpus {path} is not a regular file (a device, FIFO or socket); pass a "
+                        "UTF-8 text file, a .gz or a directory of .txt files")
     if path.is_file():
         if path.stat().st_size == 0:
             raise UserError(f"corpus file {path} is empty; pass a file with some text in it")
@@ -176,11 +197,3 @@ def _download(url: str, dest: Path, desc: str) -> None:
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
                 bar.update(len(block))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

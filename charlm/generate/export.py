@@ -69,6 +69,7 @@ def export(checkpoint, out, which: str = "best") -> Path:
                             "signature": "serving_default"}
         ckpt.write_config(staged, config)
         save_serving_model(lm.model, lm.tokenizer, staged / ckpt.SAVED_MODEL)
+        ckpt.seal_export(staged)
         fsync_tree(staged)
         os.replace(staged, out)
     finally:

@@ -190,8 +190,19 @@ class Generator:
         return texts[0] if single else texts
 
 
+def progress_sampler(model, tokenizer):
+    """→ sample(length, seed=0, prompt="\n"): samples at the default temperature, characters
+    outside the vocabulary as <unk>. The sampling loop is compiled once and reads the model's
+    current weights at each call (the trainer samples at every validation)."""
+    generator = Generator(model, tokenizer)
+
+    def sample(length: int, seed: int = 0, prompt: str = "\n") -> str:
+        return generator.generate(prompt, length=length, temperature=defaults.TEMPERATURE,
+                                  seed=seed, unknown="replace")
+
+    return sample
+
+
 def sample_text(model, tokenizer, length: int, seed: int = 0, prompt: str = "\n") -> str:
-    """One sample of `length` characters after `prompt` at the default temperature (the trainer's
-    progress samples; characters outside the vocabulary become <unk>)."""
-    return Generator(model, tokenizer).generate(
-        prompt, length=length, temperature=defaults.TEMPERATURE, seed=seed, unknown="replace")
+    """One sample of `length` characters after `prompt` (see progress_sampler)."""
+    return progress_sampler(model, tokenizer)(length, seed, prompt)

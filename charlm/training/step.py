@@ -10,8 +10,12 @@ compiled once and reused every step. (Forward-only functions compile through
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from charlm.backend import import_quietly
+
+import_quietly()
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 from charlm.evaluate import token_nll
 

@@ -18,11 +18,28 @@ def _weights(folder, which="last"):
     return load(folder, which=which).model.get_weights()
 
 
+RESUME_SETTINGS = dict(layers=1, max_steps=14, eval_every=5)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_stream_run(tmp_path_factory):
+    """A 14-step run with stream batching, seed 1: the reference of the resume test, and
+    one of the two same-seed runs of the seed test (it is trained once for both)."""
+    folder = tmp_path_factory.mktemp("whole")
+    corpus = folder / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    config = tiny_config(corpus, folder / "run", batching="stream", dropout=0.0, seed=1,
+                         **RESUME_SETTINGS)
+    return train(config, quiet=True)
+
+
 @pytest.mark.slow
-def test_same_seed_same_weights_different_seed_different(tiny_corpus, tmp_path):
-    a = train(tiny_config(tiny_corpus, tmp_path / "a", seed=1), quiet=True)
-    b = train(tiny_config(tiny_corpus, tmp_path / "b", seed=1), quiet=True)
-    c = train(tiny_config(tiny_corpus, tmp_path / "c", seed=2), quiet=True)
+def test_same_seed_same_weights_different_seed_different(uninterrupted_stream_run, tiny_corpus,
+                                                         tmp_path):
+    settings = dict(batching="stream", dropout=0.0, **RESUME_SETTINGS)
+    a = uninterrupted_stream_run
+    b = train(tiny_config(tiny_corpus, tmp_path / "b", seed=1, **settings), quiet=True)
+    c = train(tiny_config(tiny_corpus, tmp_path / "c", seed=2, **settings), quiet=True)
     for wa, wb in zip(_weights(a), _weights(b)):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(_weights(a), _weights(c)))
@@ -30,9 +47,13 @@ def test_same_seed_same_weights_different_seed_different(tiny_corpus, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batching,dropout", [("stream", 0.0), ("random", 0.2)])
-def test_interrupted_and_resumed_equals_uninterrupted(tiny_corpus, tmp_path, batching, dropout):
-    settings = dict(batching=batching, dropout=dropout, layers=2, max_steps=14, eval_every=5)
-    whole = train(tiny_config(tiny_corpus, tmp_path / "whole", **settings), quiet=True)
+def test_interrupted_and_resumed_equals_uninterrupted(uninterrupted_stream_run, tiny_corpus,
+                                                      tmp_path, batching, dropout):
+    settings = dict(batching=batching, dropout=dropout, seed=1, **RESUME_SETTINGS)
+    if batching == "stream" and dropout == 0.0:
+        whole = uninterrupted_stream_run
+    else:
+        whole = train(tiny_config(tiny_corpus, tmp_path / "whole", **settings), quiet=True)
     part = train(tiny_config(tiny_corpus, tmp_path / "part", **settings), quiet=True,
                  stop_after_steps=8)
     assert json.loads((part / "last" / "trainer.json").read_text())["step"] == 8
