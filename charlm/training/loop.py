@@ -282,8 +282,9 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
                 if stop_reason:
                     if validated_step != state["step"]:  # the final validation
                         if not all_finite():
-                            roll_back()
-                            stop_reason, validated_step = None, None
+                            roll_back()  # last/ (validated and saved) is the state now
+                            stop_reason, validated_step = None, state["step"]
+                            saved_step = state["step"]
                             start = time.perf_counter() - state["elapsed"]
                             bar.n = state["step"]
                             continue
@@ -313,7 +314,8 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
                 due_eval = state["step"] % config.eval_every == 0
                 if state["step"] % LOG_EVERY == 0 or due_eval:
                     if not all_finite():
-                        roll_back()
+                        roll_back()  # last/ (validated and saved) is the state now
+                        validated_step = saved_step = state["step"]
                         window_loss, window_chars, window_start = [], 0, time.perf_counter()
                         start = time.perf_counter() - state["elapsed"]
                         bar.n = state["step"]

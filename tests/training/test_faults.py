@@ -181,19 +181,22 @@ def _all_finite(run, which):
     return all(np.isfinite(w).all() for w in _weights(run, which))
 
 
-@pytest.mark.parametrize("eval_every", [4, 5])  # NaN at step 7: found at the validation of step
+# NaN at step `first`; found (at_step) at the validation of step 8, at the log of step 10, or at
+# the final check of step 14; rolled back to the last checkpoint before it (good)
+@pytest.mark.parametrize("first,eval_every,at_step,good", [(7, 4, 8, 4), (7, 5, 10, 5),
+                                                            (13, 6, 14, 12)])
 def test_a_nan_rolls_back_and_never_reaches_a_checkpoint(tiny_corpus, tmp_path, monkeypatch,
-                                                         eval_every):  # 8, or the log of step 10
-    monkeypatch.setattr(loop, "TrainStep", _NaNAt(first=7)(loop.TrainStep))
+                                                         first, eval_every, at_step, good):
+    monkeypatch.setattr(loop, "TrainStep", _NaNAt(first=first)(loop.TrainStep))
     run = train(tiny_config(tiny_corpus, tmp_path / "run", max_steps=14, eval_every=eval_every),
                 quiet=True)
     state = _state(run)
     assert state["step"] == 14 and state["nan_retries"] == 1 and state["lr_scale"] == 0.5
     assert _all_finite(run, "best") and _all_finite(run, "last")
     (fault,) = [r for r in checkpoint.read_metrics(run) if r["kind"] == "fault"]
-    good = max(s for s in range(0, 7, eval_every))  # the last checkpoint before the NaN
-    assert (fault["at_step"], fault["step"], fault["lr_scale"]) == (8 if eval_every == 4 else 10,
-                                                                   good, 0.5)
+    assert (fault["at_step"], fault["step"], fault["lr_scale"]) == (at_step, good, 0.5)
+    val_steps = [r["step"] for r in checkpoint.read_metrics(run) if r["kind"] == "val"]
+    assert val_steps[-1] == 14  # the run still ends with its final validation
 
 
 def test_a_nan_every_time_stops_with_a_report_and_the_last_good_checkpoint(tiny_corpus, tmp_path,
