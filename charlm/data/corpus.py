@@ -67,13 +67,11 @@ class Corpus:
                 while True:
                     raw = f.read(chunk_bytes)
                     if offset == 0 and b"\x00" in raw[:8192]:
-                        raise UserError(f"{path} looks like a binary file (it has NUL bytes); "
-                                        "pass a UTF-8 text file")
+                        raise _binary(path)
                     try:
                         text = decoder.decode(raw, final=not raw)
                     except UnicodeDecodeError as e:
-                        raise UserError(f"{path} is not UTF-8 text (bad byte at offset "
-                                        f"{offset + e.start}); convert it, e.g. with iconv -t UTF-8")
+                        raise _not_utf8(path, offset + e.start)
                     offset += len(raw)
                     if text:
                         any_text = True
@@ -90,14 +88,12 @@ class Corpus:
             with _open_bytes(path) as f:
                 head = f.read(8192)
             if b"\x00" in head:
-                raise UserError(f"{path} looks like a binary file (it has NUL bytes); "
-                                "pass a UTF-8 text file")
+                raise _binary(path)
             try:
                 head.decode("utf-8")
             except UnicodeDecodeError as e:
                 if e.start < len(head) - 3:  # not just a character cut at the 8 KB edge
-                    raise UserError(f"{path} is not UTF-8 text (bad byte at offset {e.start}); "
-                                    "convert it, e.g. with iconv -t UTF-8")
+                    raise _not_utf8(path, e.start)
         return self
 
     def read_text(self) -> str:
@@ -113,6 +109,15 @@ class Corpus:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         return h.hexdigest()
+
+
+def _binary(path: Path) -> UserError:
+    return UserError(f"{path} looks like a binary file (it has NUL bytes); pass a UTF-8 text file")
+
+
+def _not_utf8(path: Path, offset: int) -> UserError:
+    return UserError(f"{path} is not UTF-8 text (bad byte at offset {offset}); convert it, e.g. "
+                     "with iconv -t UTF-8")
 
 
 def _open_bytes(path: Path):
