@@ -137,10 +137,9 @@ def _step(run: Path):
 
 
 def _variables(run: Path) -> list:
-    import numpy as np
+    from charlm.checkpoint import load_arrays
 
-    with np.load(run / "last" / "variables.npz", allow_pickle=False) as data:
-        return [data[k] for k in sorted(data.files)]
+    return load_arrays(run / "last" / "variables.npz")
 
 
 def random_events(count: int, seed: int, steps: int) -> list[tuple]:

@@ -212,7 +212,8 @@ def save_last(folder: Path, model, optimizer, states, trainer_state: dict) -> No
         shutil.rmtree(staged, ignore_errors=True)
 
 
-def _load_arrays(path: Path) -> list[np.ndarray]:
+def load_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays of a checkpoint .npz in saved order, never unpickling anything."""
     with np.load(path, allow_pickle=False) as data:
         return [data[k] for k in sorted(data.files)]
 
@@ -223,15 +224,15 @@ def load_last(folder: Path, model, optimizer) -> tuple[list, dict]:
     integrity.verify(last)
     try:
         trainer_state = json.loads((last / TRAINER_STATE).read_text(encoding="utf-8"))
-        for group, arrays in ((model.variables, _load_arrays(last / "variables.npz")),
-                              (optimizer.variables, _load_arrays(last / "optimizer.npz"))):
+        for group, arrays in ((model.variables, load_arrays(last / "variables.npz")),
+                              (optimizer.variables, load_arrays(last / "optimizer.npz"))):
             if len(group) != len(arrays):
                 raise ValueError(f"{len(arrays)} saved arrays for {len(group)} variables")
             for variable, value in zip(group, arrays):
                 if tuple(variable.shape) != value.shape:
                     raise ValueError(f"shape {value.shape} does not fit {variable.path}")
                 variable.assign(value)
-        states = _load_arrays(last / "states.npz")
+        states = load_arrays(last / "states.npz")
     except FileNotFoundError as e:
         raise UserError(f"{folder} has no complete training state to resume ({Path(e.filename).name}"
                         " missing); train it again or resume another folder")

@@ -11,8 +11,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from charlm import checkpoint as ckpt
 from charlm import integrity
 from charlm.errors import UserError
@@ -137,14 +135,12 @@ def _check_training_state(last: Path, model) -> None:
     if missing:
         raise UserError(f"missing {', '.join(missing)}")
     json.loads((last / ckpt.TRAINER_STATE).read_text(encoding="utf-8"))
-    with np.load(last / "variables.npz", allow_pickle=False) as data:
-        arrays = [data[k] for k in sorted(data.files)]
+    arrays = ckpt.load_arrays(last / "variables.npz")
     if len(arrays) != len(model.variables) or any(
             tuple(v.shape) != a.shape for v, a in zip(model.variables, arrays)):
         raise UserError("variables.npz does not fit the model in config.json")
     for name in ("optimizer.npz", "states.npz"):
-        with np.load(last / name, allow_pickle=False) as data:
-            [data[k] for k in data.files]
+        ckpt.load_arrays(last / name)
 
 
 def _describe(path: Path, unit: str) -> str:
