@@ -223,7 +223,9 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
             for v in model.trainable_variables)
 
     def roll_back():
-        """The loss, a gradient or a weight is NaN/inf: back to last/, at half the lr."""
+        """The loss, a gradient or a weight is NaN/inf: back to last/, at half the lr. last/ was
+        validated and saved, so the loop's counters restart from its step."""
+        nonlocal validated_step, saved_step, start, window_loss, window_chars, window_start
         bad_step, retries = state["step"], state["nan_retries"] + 1
         if retries > NAN_RETRIES:
             record("fault", event="non-finite", gave_up=True)
@@ -238,6 +240,10 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
         log(f"step {bad_step}: the loss or the weights became NaN/inf; rolled back to step "
             f"{state['step']} (last/), learning rate ×{scale:g} (retry {retries} of "
             f"{NAN_RETRIES})")
+        validated_step = saved_step = state["step"]
+        window_loss, window_chars, window_start = [], 0, time.perf_counter()
+        start = time.perf_counter() - state["elapsed"]
+        bar.n = state["step"]
 
     def run_validation() -> dict:
         result = evaluate_ids(model, val_ids, prime_token(tokenizer), streams=_val_streams(val_ids),
@@ -282,11 +288,7 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
                 if stop_reason:
                     if validated_step != state["step"]:  # the final validation
                         if not all_finite():
-                            roll_back()  # last/ (validated and saved) is the state now
-                            stop_reason, validated_step = None, state["step"]
-                            saved_step = state["step"]
-                            start = time.perf_counter() - state["elapsed"]
-                            bar.n = state["step"]
+                            roll_back()
                             continue
                         run_validation()
                         validated_step = state["step"]
@@ -314,11 +316,7 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
                 due_eval = state["step"] % config.eval_every == 0
                 if state["step"] % LOG_EVERY == 0 or due_eval:
                     if not all_finite():
-                        roll_back()  # last/ (validated and saved) is the state now
-                        validated_step = saved_step = state["step"]
-                        window_loss, window_chars, window_start = [], 0, time.perf_counter()
-                        start = time.perf_counter() - state["elapsed"]
-                        bar.n = state["step"]
+                        roll_back()
                         continue
                 if state["step"] % LOG_EVERY == 0:
                     mean_loss = float(np.mean([float(v) for v in window_loss]))
