@@ -88,8 +88,12 @@ def leftover_names(run: Path) -> list[str]:
             for p in leftovers(run / unit)]
 
 
-def kill_chain(events: list[tuple], workdir: Path, steps: int, log=print) -> dict:
-    """Start, stop by each event in turn, resume; then resume to the end and compare."""
+def kill_chain(events: list[tuple], workdir: Path, steps: int, log=print,
+               finish_in_process: bool = False) -> dict:
+    """Start, stop by each event in turn, resume; then resume to the end and compare.
+
+    finish_in_process: the last `charlm train --resume DIR` runs in this process (the same CLI
+    entry point, without a second interpreter importing TensorFlow: the test's shortcut)."""
     import numpy as np
 
     from charlm import doctor
@@ -116,7 +120,9 @@ def kill_chain(events: list[tuple], workdir: Path, steps: int, log=print) -> dic
         rows.append(row)
         log(f"{row['event']:<22} exit {code:>4}  step {row['step']!s:>4}  "
             f"leftovers {len(row['leftovers'])}  {'ok' if ok else 'PROBLEM ' + str(problems)}")
-    final = run_once(["train", "--resume", str(run)], ("none", 0), workdir)
+    resume = ["train", "--resume", str(run)]
+    final = (main([*resume, "--quiet"]) if finish_in_process
+             else run_once(resume, ("none", 0), workdir))
     got, want = (_variables(f) for f in (run, reference))
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(got, want))
     summary = {"events": len(events), "kills": sum(r["exit"] == -9 for r in rows),

@@ -34,10 +34,28 @@ TRAINED_RUNS = {"trained_checkpoint", "trained_lm", "exported", "early_stopped_r
                 "bpe_checkpoint"}
 
 
+# The longest files (pytest --durations), run first: `--dist loadfile` hands files out in
+# collection order, and a long file picked up last keeps one worker busy while the other idles.
+LONGEST_FIRST = ("test_packaging.py", "training/test_kills.py", "training/test_faults.py",
+                 "model/test_cells.py", "training/test_trainer.py", "generate/test_export.py")
+
+
+def _start_rank(item) -> int:
+    path = item.nodeid.split("::")[0].removeprefix("tests/")
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def pytest_configure(config):
+    # pytest-xdist would reorder files by their number of tests (--no-loadscope-reorder stops it)
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_start_rank)  # stable: the order within each file stays as written
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -105,9 +105,10 @@ def test_wheel_installs_trains_on_embedded_corpus_and_probes_shipped_suite(tmp_p
 
     # Train on the default corpus (`agreement`, embedded in the package), then probe.
     run = tmp_path / "run"
-    # (short windows: tracing the default 128-step window would take most of this test's time)
+    # (short windows: tracing the default 128-step window would take most of this test's time;
+    # no progress samples: compiling the sampling loop would too)
     _run([cli, "train", "--max-steps", 5, "--units", 16, "--embedding-dim", 8, "--eval-every", 5,
-          "--seq-len", 20, "--batch-size", 8, "--sample-chars", 10, "--eval-max-tokens", 2000,
+          "--seq-len", 10, "--batch-size", 8, "--sample-chars", 0, "--eval-max-tokens", 2000,
           "--out", run, "--quiet"],
          cwd=elsewhere, env=env)
     assert (run / "config.json").is_file()

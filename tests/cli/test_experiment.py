@@ -22,7 +22,7 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
     data = _jsonl(tmp_path / "d.jsonl", rows)
     argv = ["experiment", "cells", "--cells", "rnn,lstm", "--steps", "3", "--corpus",
             str(corpus), "--lstm-units", "16", "--embedding-dim", "8", "--batch-size", "4",
-            "--seq-len", "20", "--data", str(data), "--out", str(tmp_path / "exp"),
+            "--seq-len", "10", "--data", str(data), "--out", str(tmp_path / "exp"),
             "--lr", "lstm=0.005"]
     assert main(argv) == 0
     result = json.loads((tmp_path / "exp" / "cells.json").read_text())

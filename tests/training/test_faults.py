@@ -30,7 +30,7 @@ def _weights(run, which):
 def _argv(corpus, out, *extra):
     """`charlm train` with tiny_config's settings."""
     return ["train", "--corpus", str(corpus), "--out", str(out), "--units", "32", "--embedding-dim",
-            "8", "--seq-len", "20", "--batch-size", "8", "--eval-every", "6", "--sample-chars", "0",
+            "8", "--seq-len", "10", "--batch-size", "8", "--eval-every", "6", "--sample-chars", "0",
             "--eval-max-tokens", "1000", "--warmup-steps", "2", "--lr", "0.01", "--dropout", "0",
             *map(str, extra)]
 
