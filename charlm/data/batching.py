@@ -8,14 +8,16 @@ Two ways to cut windows from the (memory-mapped) id array:
   Every character is seen once per epoch and the model learns context longer than `seq_len`.
 - `RandomWindowBatcher`: independent windows at random offsets; the state starts from zero.
 
-Both read only the rows they need, so corpora larger than memory stream from disk, and both have
-a small `state_dict()` (the data cursor / RNG state) saved in checkpoints for exact resume.
+Both read only the windows they need (`_windows`), so corpora larger than memory stream from
+disk and memory stays flat as the corpus grows, and both have a small `state_dict()` (the data
+cursor / RNG state) saved in checkpoints for exact resume.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from charlm.data.id_cache import release_pages
 from charlm.errors import UserError
 
 
@@ -25,9 +27,22 @@ def split_tail(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.nda
     return ids[:n_train], ids[n_train:]
 
 
+def _windows(ids: np.ndarray, offsets, length: int, release: bool) -> np.ndarray:
+    """[len(offsets), length] int32: ids[o:o + length] for each offset, copied out of `ids`.
+    With `release`, the pages of a memory-mapped `ids` are then handed back (`release_pages`):
+    a batcher holds the pages of its last few batches, never all it has read so far."""
+    window = np.stack([ids[o:o + length] for o in offsets]).astype(np.int32)
+    if release:
+        release_pages(ids)
+    return window
+
+
 class StreamBatcher:
     kind = "stream"
     carries_state = True
+    # Each row reads on where it stopped, so 64 windows add only a few KB per row; handing
+    # pages back after every batch would make every row fault its page in again each step.
+    release_every = 64
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int = 0,
                  reset_every: int = 0):
@@ -53,7 +68,8 @@ class StreamBatcher:
         if self.reset_every:
             reset |= (self.position + rows) % self.reset_every == 0
         offsets = self.starts + self.position * self.seq_len
-        window = np.stack([self.ids[o:o + self.seq_len + 1] for o in offsets]).astype(np.int32)
+        window = _windows(self.ids, offsets, self.seq_len + 1,
+                          release=self.position % self.release_every == 0)
         self.position += 1
         if self.position == self.steps_per_epoch:
             self.epoch, self.position = self.epoch + 1, 0
@@ -85,7 +101,8 @@ class RandomWindowBatcher:
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         offsets = self.rng.integers(0, len(self.ids) - self.seq_len, size=self.batch_size)
-        window = np.stack([self.ids[o:o + self.seq_len + 1] for o in offsets]).astype(np.int32)
+        # Every window lands on pages of its own: hand them back after each batch.
+        window = _windows(self.ids, offsets, self.seq_len + 1, release=True)
         self.steps += 1
         return window[:, :-1], window[:, 1:], np.ones(self.batch_size, bool)
 

@@ -2,11 +2,14 @@
 
 The cache lives in `~/.cache/charlm` (`CHARLM_CACHE_DIR`), one file per (corpus sha256,
 tokenizer fingerprint): `<key>.<dtype>.bin`, the ids in the smallest unsigned dtype that holds the
-vocabulary. A 90M-character corpus is read once, chunk by chunk, and every later run maps it.
+vocabulary. A 90M-character corpus is read once, chunk by chunk, and every later run maps it;
+readers hand the pages they touched back with `release_pages`, so memory stays flat as the corpus
+grows.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -46,3 +49,23 @@ def encode_corpus(tokenizer, corpus: Corpus, corpus_hash: str | None = None) -> 
     if path.stat().st_size == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r")
+
+
+def release_pages(ids: np.ndarray) -> None:
+    """Unmap from this process every page of the id file behind `ids` (a memmap or a slice of
+    one; anything else is left alone). The pages stay in the OS page cache, so the next read is
+    a cheap minor fault. Why: a page of a mapping, once read, counts in the process's resident
+    memory until it is unmapped, so without this a training run's RSS grows by the whole id file
+    over an epoch (181 MB for the 90M-character Gutenberg split) however little it reads at once.
+    """
+    buffer = _mapping(ids)
+    advice = getattr(mmap, "MADV_DONTNEED", None)  # no madvise on Windows: nothing to release
+    if buffer is not None and advice is not None and not buffer.closed:
+        buffer.madvise(advice)
+
+
+def _mapping(array) -> mmap.mmap | None:
+    """The mmap an array's memory belongs to: views chain to it through `.base`."""
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return array if isinstance(array, mmap.mmap) else None

@@ -78,24 +78,30 @@ class CharTokenizer:
         i = int(self._lut[p]) if p < len(self._lut) else -1
         return i if i > 0 else None
 
-    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
-        points = _codepoints(text)
+    def _lookup(self, points: np.ndarray) -> np.ndarray:
+        """Code points → ids, -1 for a character outside the vocabulary."""
         ids = np.full(points.shape, -1, dtype=np.int32)
         inside = points < len(self._lut)
         ids[inside] = self._lut[points[inside]]
+        return ids
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        ids = self._lookup(_codepoints(text))
         missing = ids < 0
         if missing.any():
             if unknown != "replace":
-                bad = sorted(set(np.array(list(text), dtype=object)[missing].tolist()))
                 raise unknown_characters_error(
-                    bad, "remove them or pass --unknown replace to map them to <unk>")
+                    sorted(self.unknown_characters(text)),
+                    "remove them or pass --unknown replace to map them to <unk>")
             ids[missing] = 0
         return ids
 
     def count_unknown(self, text: str) -> int:
+        return int((self._lookup(_codepoints(text)) < 0).sum())
+
+    def unknown_characters(self, text: str) -> set[str]:
         points = _codepoints(text)
-        inside = points < len(self._lut)
-        return int((~inside).sum() + (self._lut[points[inside]] < 0).sum())
+        return {chr(p) for p in np.unique(points[self._lookup(points) < 0]).tolist()}
 
     def decode(self, ids) -> str:
         return "".join(self._decode_table[np.asarray(ids, dtype=np.int64)])
@@ -159,6 +165,9 @@ class SentencePieceTokenizer:
     def count_unknown(self, text: str) -> int:
         return 0
 
+    def unknown_characters(self, text: str) -> set[str]:
+        return set()
+
     def decode(self, ids) -> str:
         return self.sp.decode([int(i) for i in ids])
 
@@ -175,6 +184,15 @@ def fit_tokenizer(kind: str, corpus, vocab_size: int):
     if kind == "char":
         return CharTokenizer.fit(corpus.iter_chunks())
     return SentencePieceTokenizer.fit(corpus.iter_chunks(), kind, vocab_size)
+
+
+def unknown_in_corpus(tokenizer, corpus) -> list[str]:
+    """The characters of a `Corpus` outside the tokenizer's vocabulary, sorted; read chunk by
+    chunk, so a held-out text never has to fit in memory either."""
+    found: set[str] = set()
+    for chunk in corpus.iter_chunks():
+        found |= tokenizer.unknown_characters(chunk)
+    return sorted(found)
 
 
 def load_tokenizer(folder: Path):

@@ -1,5 +1,7 @@
 """charlm.data.id_cache: the token ids of a whole corpus, encoded chunk by chunk and cached."""
 
+import gzip
+
 import numpy as np
 import pytest
 
@@ -28,15 +30,16 @@ def test_a_corpus_read_in_small_chunks_gets_the_ids_of_the_whole_text(kind, tmp_
     """Subword pieces may span any two characters of a line, so encode_corpus cuts the streamed
     chunks at line ends: the ids must be exactly those of encoding the whole text at once, with
     many chunk edges mid-line, mid-character and (two files, the first without a final line
-    break) across files."""
+    break, the second gzipped as the Gutenberg split is) across files."""
     lines = [f"The {a} near the {b}s {v}, naïve café — “{i}” 🙂"
              for i, (a, b, v) in enumerate([("cat", "dog", "sleeps"), ("key", "door", "fits"),
                                             ("girl", "boy", "sings")] * 40)]
     text = "\n".join(line * (1 + i % 4) for i, line in enumerate(lines)) + "\nno final newline"
     cut = text.index("\n", len(text) // 2) - 7  # the first file stops mid-line
     (tmp_path / "a.txt").write_text(text[:cut], encoding="utf-8")
-    (tmp_path / "b.txt").write_text(text[cut:], encoding="utf-8")
-    corpus = Corpus("c", [tmp_path / "a.txt", tmp_path / "b.txt"])
+    with gzip.open(tmp_path / "b.txt.gz", "wt", encoding="utf-8") as f:
+        f.write(text[cut:])
+    corpus = Corpus("c", [tmp_path / "a.txt", tmp_path / "b.txt.gz"])
     assert corpus.read_text() == text
     if kind == "char":
         tok = CharTokenizer.fit([text])
@@ -47,6 +50,8 @@ def test_a_corpus_read_in_small_chunks_gets_the_ids_of_the_whole_text(kind, tmp_
     chunk_bytes = 97
     chunks = list(corpus.iter_chunks(chunk_bytes))
     assert len(chunks) > 100 and sum(not c.endswith("\n") for c in chunks) > 100
+    raw = text[:cut].encode("utf-8")  # some edge cuts a multi-byte character in two
+    assert any(raw[edge] & 0xC0 == 0x80 for edge in range(chunk_bytes, len(raw), chunk_bytes))
     if kind != "char":  # the test means something: encoding the chunks one by one differs
         assert not np.array_equal(np.concatenate([tok.encode(c) for c in chunks]), whole)
 

@@ -3,7 +3,9 @@ policy, save/load."""
 
 import pytest
 
-from charlm.data.tokenizers import CharTokenizer, SentencePieceTokenizer, load_tokenizer
+from charlm.data.corpus import Corpus
+from charlm.data.tokenizers import (CharTokenizer, SentencePieceTokenizer, load_tokenizer,
+                                    unknown_in_corpus)
 from charlm.errors import UserError
 
 TEXT = "Grüße, Zoë! 漢字 and emoji 🙂\nnaïve café — “quotes”\n\tend"
@@ -30,6 +32,16 @@ def test_unseen_characters_error_by_default_and_replace_on_request():
     assert ids.tolist()[2] == 0 and ids.tolist()[4] == 0
     assert tok.count_unknown("abx é") == 2
     assert tok.decode(ids) == "ab\ufffd \ufffd"
+
+
+def test_unknown_characters_of_a_corpus_are_found_chunk_by_chunk(tmp_path, monkeypatch):
+    """A --val-corpus is checked against the vocabulary without reading it whole."""
+    (tmp_path / "val.txt").write_text("abc 🙂\n" * 50 + "xé\n" + "abc\n" * 50, encoding="utf-8")
+    corpus = Corpus("val", [tmp_path / "val.txt"])
+    read = Corpus.iter_chunks
+    monkeypatch.setattr(Corpus, "iter_chunks", lambda self: read(self, chunk_bytes=64))
+    assert unknown_in_corpus(CharTokenizer.fit(["abc \n"]), corpus) == ["x", "é", "🙂"]
+    assert unknown_in_corpus(CharTokenizer.fit([TEXT + "abcx🙂"]), corpus) == []
 
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
