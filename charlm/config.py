@@ -18,6 +18,8 @@ from charlm.errors import UserError
 CELLS = ("lstm", "gru", "rnn", "peephole", "cifg")  # peephole, cifg: LSTM variants
 TOKENIZERS = ("char", "bpe", "unigram")
 BATCHING = ("stream", "random")
+PRECISIONS = ("float32", "mixed")  # see charlm/training/distribute.py
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 # Used only when the user names no budget at all: the no-argument run must finish in 5 minutes.
 DEFAULT_MINUTES = 3.5
@@ -66,6 +68,9 @@ class TrainConfig:
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early
     sample_chars: int = 200
     seed: int = 1234
+    # devices (charlm/training/distribute.py): --batch-size stays the global batch
+    precision: str = "float32"
+    distribute: str = "none"
     out: Optional[str] = None
     extra: dict = field(default_factory=dict)  # free-form notes carried into config.json
 
@@ -95,6 +100,9 @@ class TrainConfig:
             if value is not None and not isinstance(value, str):
                 raise UserError(f"--{name.replace('_', '-')} must be a path or a name (a string), "
                                 f"not {value!r}")
+        if self.distribute == "multiworker" and self.max_steps is None and self.epochs is None:
+            raise UserError("--distribute multiworker needs --max-steps or --epochs: the workers "
+                            "must agree on when to stop, and their clocks do not")
         if not isinstance(self.extra, dict):
             raise UserError(f"extra must be a JSON object, not {self.extra!r}")
         return self
@@ -141,6 +149,8 @@ RULES = {
     "tokenizer": (str, TOKENIZERS, ""),
     "cell": (str, CELLS, ""),
     "batching": (str, BATCHING, ""),
+    "precision": (str, PRECISIONS, ""),
+    "distribute": (str, DISTRIBUTE, ""),
     "val_fraction": (NUMBER, lambda v: 0.0 < v < 1.0, "in (0, 1)"),
     "vocab_size": (int, lambda v: v >= 1, "a positive integer"),
     "layers": (int, *POSITIVE),

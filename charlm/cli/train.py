@@ -41,6 +41,10 @@ TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of 
     ("--patience", int, "stop after this many validations without improvement (0 = off)"),
     ("--sample-chars", int, "length of the sample printed at each validation"),
     ("--seed", int, "random seed"),
+    ("--precision", str, "float32 | mixed (bfloat16 where the device has a fast path; the "
+                         "recurrent layers and the loss stay float32)"),
+    ("--distribute", str, "none | mirrored (every local GPU, data-parallel) | multiworker "
+                          "(hosts named by TF_CONFIG); --batch-size stays the global batch"),
     ("--out", str, "checkpoint folder (default checkpoints/<corpus>-<time>)"),
 ]
 

@@ -50,7 +50,9 @@ def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
     plain Keras loads it without charlm). charlm's own cells (peephole, cifg) have no stock
     Keras equivalent: they always run in keras.layers.RNN's generic per-step loop, whatever
     `fused` says, and loading them needs charlm's registered classes."""
-    common = dict(return_sequences=True, return_state=True, name=name)
+    # float32 under any global dtype policy (--precision mixed): cuDNN's LSTM kernel and a cell
+    # state summed over hundreds of steps want it; Keras casts the inputs at the layer's edge.
+    common = dict(return_sequences=True, return_state=True, name=name, dtype="float32")
     if cell == "lstm":
         return FusedLSTM(units, **common) if fused else keras.layers.LSTM(units, **common)
     if cell == "gru":
@@ -58,7 +60,8 @@ def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
     if cell == "rnn":
         return keras.layers.SimpleRNN(units, **common)
     if cell in CELL_CLASSES:  # `fused` makes no difference: no fused kernel for these
-        return keras.layers.RNN(CELL_CLASSES[cell](units, name=f"{cell}_cell"), **common)
+        return keras.layers.RNN(CELL_CLASSES[cell](units, name=f"{cell}_cell", dtype="float32"),
+                                **common)
     raise ValueError(f"unknown cell {cell!r}")
 
 

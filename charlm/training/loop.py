@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from datetime import datetime
@@ -41,12 +42,14 @@ from charlm.config import TrainConfig  # noqa: E402
 from charlm.data.batching import make_batcher, split_tail  # noqa: E402
 from charlm.data.corpus import Corpus, resolve_corpus  # noqa: E402
 from charlm.data.id_cache import encode_corpus  # noqa: E402
-from charlm.data.tokenizers import fit_tokenizer, load_tokenizer, unknown_characters_error  # noqa: E402
+from charlm.data.tokenizers import (fit_tokenizer, load_tokenizer,  # noqa: E402
+                                    unknown_characters_error, unknown_in_corpus)
 from charlm.errors import Interrupted, TrainingFailed, UserError  # noqa: E402
 from charlm.evaluate import NllStep, evaluate_ids, prime_token, summarize  # noqa: E402
 from charlm.faults import kill_point  # noqa: E402
 from charlm.generate.generator import progress_sampler  # noqa: E402
 from charlm.model.model import build_model, model_spec, zero_states  # noqa: E402
+from charlm.training.distribute import Placement, set_precision  # noqa: E402
 from charlm.training.schedule import learning_rate  # noqa: E402
 from charlm.training.step import TrainStep  # noqa: E402
 
@@ -79,21 +82,32 @@ def _validation_ids(config: TrainConfig, tokenizer, ids):
     if not config.val_corpus:
         return split_tail(ids, config.val_fraction)
     corpus = resolve_corpus(config.val_corpus).check_head()
-    text = corpus.read_text()
-    missing = sorted(c for c in set(text) if tokenizer.count_unknown(c))
+    missing = unknown_in_corpus(tokenizer, corpus)  # read in chunks, like the ids below
     if missing:
         raise unknown_characters_error(
             missing, f"the --val-corpus {config.val_corpus} has them but the training corpus does "
             "not; remove them from the validation text or train on a corpus that has them")
-    return ids, tokenizer.encode(text)
+    return ids, encode_corpus(tokenizer, corpus)
 
 
 def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool, log,
                  quiet: bool, stop_after_steps: int | None = None) -> Path:
     """Train into `out` (locked by the caller): a fresh run, or the continuation of last/."""
+    previous_policy = keras.config.dtype_policy()  # --precision sets the global policy
+    try:
+        return _train(config, corpus, out, resume=resume, log=log, quiet=quiet,
+                      stop_after_steps=stop_after_steps)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool, log, quiet: bool,
+           stop_after_steps: int | None) -> Path:
     from tqdm import tqdm
 
     keras.utils.set_random_seed(config.seed)
+    placement = Placement(config.distribute, config.batch_size)
+    chief = placement.is_chief  # only the chief writes checkpoints, metrics and samples
 
     # --- data: corpus → tokenizer → ids → train/val ------------------------------------------
     corpus_hash = corpus.sha256()
@@ -115,10 +129,17 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
 
     # --- model, optimizer, compiled steps -----------------------------------------------------
     spec = model_spec(config, tokenizer.vocab_size)
-    model = build_model(**spec)
-    optimizer = keras.optimizers.AdamW(learning_rate=config.lr, weight_decay=config.weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "embeddings"])
-    train_step, nll_step = TrainStep(model, optimizer, config.clip_norm), NllStep(model)
+    set_precision(config.precision, log)
+    with placement.scope():  # variables mirrored on every replica (none: a no-op)
+        model = build_model(**spec)
+        optimizer = keras.optimizers.AdamW(learning_rate=config.lr,
+                                           weight_decay=config.weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "embeddings"])
+        train_step = TrainStep(model, optimizer, config.clip_norm, placement)
+    nll_step = NllStep(model)
+    if placement.replicas > 1:
+        log(f"--distribute {config.distribute}: {placement.replicas} replicas, "
+            f"{config.batch_size // placement.replicas} rows each")
     sample_text = progress_sampler(model, tokenizer)  # compiled once, at the first validation
     states = zero_states(model, config.batch_size)
     state = {"step": 0, "elapsed": 0.0, "best_bpc": None, "bad_evals": 0, "chars": 0,
@@ -136,7 +157,7 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
 
     if resume:
         restore_last()
-    else:
+    elif chief:
         try:
             tokenizer.save(out / ckpt.TOKENIZER)
             ckpt.write_config(out, {
@@ -149,6 +170,7 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
         except OSError as e:
             raise UserError(f"cannot write to the output folder {out} ({e.strerror or e}); free "
                             "space, fix its permissions, or choose another --out")
+    if not resume:
         log(f"model: {model.count_params():,} parameters, vocab {tokenizer.vocab_size}, "
             f"{len(train_ids):,} training tokens → {out}")
 
@@ -177,11 +199,11 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
         log(f"{out} is complete ({budget_reached()} at step {state['step']}); nothing to train. "
             f"To train on, resume with a larger budget, e.g. --max-steps {state['step'] * 2}")
         return out
-    if resume:  # metrics logged after the checkpoint were lost with the work they describe
+    if resume and chief:  # metrics logged after the checkpoint were lost with the work
         ckpt.truncate_metrics(out, state["step"])
 
-    metrics_file = ckpt.open_metrics(out)
-    writer = _tensorboard_writer(ckpt.tensorboard_dir(out))
+    metrics_file = ckpt.open_metrics(out) if chief else open(os.devnull, "w")
+    writer = _tensorboard_writer(ckpt.tensorboard_dir(out)) if chief else None
 
     def record(kind: str, **values):
         row = {"kind": kind, "step": state["step"], "epoch": round(batcher.epochs_done, 4),
@@ -207,6 +229,8 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
                 f"with: charlm train --resume {out}")
 
     def save_last():
+        if not chief:
+            return state["step"]
         written("last/", lambda: ckpt.save_last(
             out, model, optimizer, [np.asarray(s) for s in states],
             {**state, "data": batcher.state_dict(), "config": config.to_dict()}))
@@ -253,14 +277,15 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
         improved = state["best_bpc"] is None or summary["bpc"] < state["best_bpc"]
         if improved:
             state["best_bpc"], state["bad_evals"] = summary["bpc"], 0
-            written("best/", lambda: ckpt.save_best(
-                out, model, {"step": state["step"], "val_bpc": summary["bpc"]}))
+            if chief:
+                written("best/", lambda: ckpt.save_best(
+                    out, model, {"step": state["step"], "val_bpc": summary["bpc"]}))
         else:
             state["bad_evals"] += 1
         record("val", bpc=summary["bpc"], nats_per_char=summary["nats_per_char"])
         line = (f"step {state['step']}: val {summary['nats_per_char']:.4f} nats/char "
                 f"= {summary['bpc']:.4f} bpc{' (best)' if improved else ''}")
-        if config.sample_chars:  # --sample-chars 0: no sample (and no sampling loop to compile)
+        if config.sample_chars and chief:  # 0: no sample (and no sampling loop to compile)
             sample = sample_text(config.sample_chars, seed=state["step"])
             ckpt.append_sample(out, f"step {state['step']} val_bpc {summary['bpc']:.4f}", sample)
             line += "\n  sample: " + sample[:160].replace("\n", "\n          ")
@@ -340,6 +365,7 @@ def run_training(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool
         bar.close()
         metrics_file.close()
     kill_point("finished")
+    placement.barrier()
     best = state["best_bpc"]
     log(f"stopped: {stop_reason} after {state['step']} steps ({state['elapsed']:.0f} s); "
         f"best val {best if best is None else round(best, 4)} bpc; checkpoint: {out}")

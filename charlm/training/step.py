@@ -27,14 +27,20 @@ def _clip(grads, clip_norm):
 
 
 class TrainStep:
-    """step(x [B,T], y [B,T], states) → (loss, grad_norm, new_states), updating the weights."""
+    """step(x [B,T], y [B,T], states) → (loss, grad_norm, new_states), updating the weights.
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, clip_norm: float):
+    `placement` (charlm.training.distribute.Placement) spreads the rows of each batch over its
+    replicas; build the model and optimizer in its scope() first."""
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, clip_norm: float,
+                 placement=None):
         self.model, self.optimizer, self.clip_norm = model, optimizer, clip_norm
+        self.strategy = getattr(placement, "strategy", None)
+        self.distribution = getattr(placement, "distribution", None)
         optimizer.build(model.trainable_variables)
         self.backend = keras.backend.backend()
         if self.backend == "tensorflow":
-            self._fn = self._tf_step()
+            self._fn = self._tf_step() if self.strategy is None else self._tf_replicated_step()
         elif self.backend == "jax":
             self._fn = self._jax_step()
         else:
@@ -61,6 +67,48 @@ class TrainStep:
 
         return step
 
+    def _tf_replicated_step(self):
+        """The same step under a tf.distribute strategy: replica r reads rows r·b … r·b+b-1 of
+        the global batch (b = B / replicas), so its carried states stay its own."""
+        import tensorflow as tf
+
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        variables, replicas = model.trainable_variables, strategy.num_replicas_in_sync
+        SUM = tf.distribute.ReduceOp.SUM
+
+        def replica_step(x, y, states):
+            with tf.GradientTape() as tape:
+                logits, *new_states = model([x, *states], training=True)
+                # this replica's share of the mean over the global batch: Σ nll / (B·T)
+                tokens = tf.cast(tf.size(y) * replicas, "float32")
+                loss = ops.sum(token_nll(y, logits)) / tokens
+            # All-reduce first, so the norm clipped is the global batch's, as on one device …
+            grads = tf.distribute.get_replica_context().all_reduce(
+                SUM, tape.gradient(loss, variables))
+            grads, norm = _clip(grads, self.clip_norm)
+            # … then optimizer.apply sums the replicas' gradients again: give it 1/N of each.
+            optimizer.apply([g / replicas for g in grads], variables)
+            return loss, norm, [tf.stop_gradient(s) for s in new_states]
+
+        @tf.function(reduce_retracing=True)
+        def step(inputs):
+            loss, norm, new_states = strategy.run(replica_step, args=inputs)
+            return (strategy.reduce(SUM, loss, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None),
+                    [strategy.gather(s, axis=0) for s in new_states])  # [B, H] in row order
+
+        def run(x, y, states):
+            rows = len(x) // replicas
+
+            def part(context):
+                r = context.replica_id_in_sync_group
+                return tuple(tf.convert_to_tensor(a[r * rows:(r + 1) * rows])
+                             for a in (x, y)) + ([s[r * rows:(r + 1) * rows] for s in states],)
+
+            return step(strategy.experimental_distribute_values_from_function(part))
+
+        return run
+
     def _jax_step(self):
         import jax
 
@@ -82,6 +130,8 @@ class TrainStep:
             return loss, norm, new_states, trainable, non_trainable, opt_vars
 
         def run(x, y, states):
+            if self.distribution is not None:  # DataParallel: rows sharded over the devices
+                x, y, *states = (_shard(self.distribution, a) for a in (x, y, *states))
             # JAX is functional: read the variables' values, step, write them back. The write-back
             # keeps model/optimizer variables current for checkpoints and sampling.
             out = step([v.value for v in model.trainable_variables],
@@ -96,3 +146,10 @@ class TrainStep:
             return loss, norm, new_states
 
         return run
+
+
+def _shard(distribution, array):
+    """A global batch array, split by rows over DataParallel's devices (JAX)."""
+    import jax
+
+    return jax.device_put(array, distribution.get_data_layout(array.shape).backend_layout)

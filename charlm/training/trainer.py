@@ -11,6 +11,7 @@ from pathlib import Path
 
 from charlm.config import TrainConfig
 from charlm.data.corpus import resolve_corpus
+from charlm.errors import UserError
 from charlm.training.runs import open_run, prepare_resume  # noqa: F401  (re-exported)
 from charlm.training.schedule import learning_rate  # noqa: F401  (re-exported)
 
@@ -33,6 +34,17 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False,
     if config.val_corpus:
         resolve_corpus(config.val_corpus).check_head()
     out = Path(config.out) if config.out else _default_out(corpus.name)
+    if config.distribute == "multiworker":
+        from charlm.training.distribute import multiworker_task
+
+        if not config.out:
+            raise UserError("--distribute multiworker needs --out: every worker must name the "
+                            "chief's run folder")
+        if not multiworker_task()[1]:  # not the chief: it writes nothing, so it takes no lock
+            from charlm.training.loop import run_training
+
+            return run_training(config, corpus, out, resume=resume, log=log, quiet=True,
+                                stop_after_steps=stop_after_steps)
     with open_run(out, resume) as run:
         for name in run.removed:
             log(f"removed {out / name}, left by a checkpoint write that was interrupted")
