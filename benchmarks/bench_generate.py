@@ -76,7 +76,7 @@ def run(args) -> int:
     from charlm.generate.samplers import make_sampler
     from charlm.model.model import build_model
 
-    keras.utils.set_random_seed(0)
+    backend.set_random_seed(0)  # keras.utils' would import TensorFlow on JAX too
     model = build_model(args.vocab_size, args.embedding_dim, args.cell, args.layers, args.units)
     # Any vocab_size-1 distinct characters (id 0 is <unk>): the text itself does not matter.
     tokenizer = CharTokenizer([chr(0x100 + i) for i in range(args.vocab_size - 1)])

@@ -84,10 +84,11 @@ def run(args) -> int:
 def _charlm_runner(args, x, y):
     import keras
 
+    from charlm import backend
     from charlm.model.model import build_model, zero_states
     from charlm.training.step import TrainStep
 
-    keras.utils.set_random_seed(0)
+    backend.set_random_seed(0)  # keras.utils' would import TensorFlow on JAX too
     model = build_model(args.vocab_size, args.embedding_dim, args.cell, args.layers, args.units)
     step = TrainStep(model, keras.optimizers.Adam(1e-3), clip_norm=1.0)
     states = zero_states(model, args.batch_size)

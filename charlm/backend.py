@@ -1,5 +1,5 @@
 """The one place that knows the Keras backend: a quiet first import, the device it computes on,
-and compiling a function that reads a model's variables.
+seeding, and compiling a function that reads a model's variables.
 
 `charlm` itself imports no Keras (`import charlm` is cheap); the subpackages that compute
 (`charlm.model`, `charlm.generate`, `charlm.training`) call `import_quietly()` first.
@@ -12,13 +12,16 @@ import os
 import sys
 import tempfile
 
+from charlm.errors import UserError
+
 
 def import_quietly() -> None:
     """Import Keras and its backend with C-level stderr parked in a temp file.
 
     TensorFlow's C++ start-up prints absl log lines (oneDNN notices, "no CUDA drivers") straight
     to file descriptor 2, ignoring TF_CPP_MIN_LOG_LEVEL; users should see one-line errors, not
-    that. If the import fails, the captured text is replayed so nothing is hidden.
+    that. If the import fails, the captured text is replayed so nothing is hidden; if it fails
+    because the package KERAS_BACKEND names is not installed, a UserError says how to install it.
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,14 +40,28 @@ def import_quietly() -> None:
                 import tensorflow as tf
 
                 tf.config.list_physical_devices()  # device discovery logs here, once
-        except BaseException:
+        except BaseException as e:
             os.dup2(saved, 2)
+            missing = _backend_missing(e)
+            if missing:  # KERAS_BACKEND=jax without JAX: the fix, not Keras' traceback
+                raise UserError(missing) from None
             capture.seek(0)
             sys.stderr.write(capture.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _backend_missing(error: BaseException) -> str | None:
+    """The one-line fix when Keras failed because KERAS_BACKEND names a package that is not
+    installed (JAX is an optional extra), else None."""
+    chosen = os.environ["KERAS_BACKEND"]
+    if not isinstance(error, ImportError) or (error.name or "").split(".")[0] != chosen:
+        return None
+    extra = " (pip install charlm[jax])" if chosen == "jax" else ""
+    return (f"KERAS_BACKEND={chosen}, but {chosen} is not installed; install it{extra} or "
+            "unset KERAS_BACKEND to use TensorFlow")
 
 
 def name() -> str:
@@ -75,6 +92,40 @@ def device() -> str:
 
 def on_cpu() -> bool:
     return device() == "cpu"
+
+
+def set_random_seed(seed: int) -> None:
+    """keras.utils.set_random_seed (Python, NumPy, Keras' global seed; TensorFlow's on the
+    TensorFlow backend), without importing TensorFlow on other backends.
+
+    Keras seeds TensorFlow whenever it is installed (for tf.data pipelines), so on JAX its
+    function imports TensorFlow: 5–9 s of start-up here and C++ log lines on stderr, for a seed
+    that nothing charlm runs on JAX reads.
+    """
+    import keras
+
+    if name() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+
+    try:  # what keras.utils.set_random_seed sets besides the libraries' seeds
+        from keras.src.backend.common import global_state
+        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    except ImportError:  # a Keras that moved them: its own function, TensorFlow import and all
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)  # rebuilt from the seed
+    random.seed(seed)
+    np.random.seed(seed)
+    if name() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def compile_function(fn, variables, jit: bool = False, signature=None):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +57,21 @@ LAST_FILES = (WEIGHTS, "variables.npz", "optimizer.npz", "states.npz", TRAINER_S
 
 
 def library_versions() -> dict:
+    """Versions for config.json. A library not imported yet is read from its installed metadata,
+    not imported: importing TensorFlow on JAX (or JAX on TensorFlow) costs seconds."""
+    from importlib import metadata
+
     import keras
 
     versions = {"python": platform.python_version(), "keras": keras.__version__,
                 "numpy": np.__version__, "backend": keras.backend.backend()}
     for name in ("tensorflow", "sentencepiece", "jax"):
+        if name in sys.modules:
+            versions[name] = sys.modules[name].__version__
+            continue
         try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
             pass
     return versions
 

@@ -36,8 +36,9 @@ TRAINED_RUNS = {"trained_checkpoint", "trained_lm", "exported", "early_stopped_r
 
 # The longest files (pytest --durations), run first: `--dist loadfile` hands files out in
 # collection order, and a long file picked up last keeps one worker busy while the other idles.
-LONGEST_FIRST = ("test_packaging.py", "training/test_kills.py", "training/test_faults.py",
-                 "model/test_cells.py", "training/test_trainer.py", "generate/test_export.py")
+LONGEST_FIRST = ("training/test_distribute.py", "test_packaging.py", "test_jax_backend.py",
+                 "training/test_kills.py", "training/test_faults.py", "model/test_cells.py",
+                 "training/test_trainer.py", "generate/test_export.py")
 
 
 def _start_rank(item) -> int:

@@ -44,12 +44,13 @@ def export(checkpoint, out, which: str = "best") -> Path:
     from charlm.fileio import fsync_tree
     from charlm.model.model import build_model, spec_from_saved
 
+    if keras.backend.backend() != "tensorflow":  # the serving graph is TensorFlow's own
+        raise UserError("export writes a TensorFlow SavedModel; run it with "
+                        f"KERAS_BACKEND=tensorflow, not {keras.backend.backend()} (a checkpoint "
+                        "trained on any backend exports the same)")
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} already exists; pass a new --out folder (nothing was written)")
-    if keras.backend.backend() != "tensorflow":
-        raise UserError("the SavedModel export needs the TensorFlow backend; run it with "
-                        "KERAS_BACKEND=tensorflow")
     lm = ckpt.load(checkpoint, which=which)
     if getattr(lm.tokenizer, "kind", "") != "char":
         raise UserError(f"{checkpoint} uses a {lm.tokenizer.kind} tokenizer; only character "

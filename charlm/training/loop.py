@@ -105,7 +105,7 @@ def _train(config: TrainConfig, corpus: Corpus, out: Path, *, resume: bool, log,
            stop_after_steps: int | None) -> Path:
     from tqdm import tqdm
 
-    keras.utils.set_random_seed(config.seed)
+    backend.set_random_seed(config.seed)
     placement = Placement(config.distribute, config.batch_size)
     chief = placement.is_chief  # only the chief writes checkpoints, metrics and samples
 

@@ -17,6 +17,7 @@ import_quietly()
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from charlm.errors import UserError
 from charlm.evaluate import token_nll
 
 
@@ -44,8 +45,8 @@ class TrainStep:
         elif self.backend == "jax":
             self._fn = self._jax_step()
         else:
-            raise NotImplementedError(f"training supports the tensorflow and jax backends, "
-                                      f"not {self.backend}; set KERAS_BACKEND=tensorflow")
+            raise UserError(f"training runs on the tensorflow and jax backends, not "
+                            f"{self.backend}; set KERAS_BACKEND=tensorflow (or jax)")
 
     def __call__(self, x, y, states, learning_rate: float):
         self.optimizer.learning_rate = learning_rate
