@@ -29,7 +29,8 @@ MODEL = ["--units", "256", "--embedding-dim", "64", "--seq-len", "100", "--batch
          "--dropout", "0", "--sample-chars", "0", "--eval-max-tokens", "20000", "--quiet"]
 
 
-def _ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """`count` localhost ports free now (for TF_CONFIG; also used by the tests)."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("localhost", 0))
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
         folder = Path(tmp)
         results["one process"] = _figures(folder / "one", _wait([_train(
             folder / "one", args.steps, [], {})]))
-        cluster = {"worker": [f"localhost:{p}" for p in _ports(2)]}
+        cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
         workers = [_train(folder / "two", args.steps, ["--distribute", "multiworker"], {
             **half, "TF_CONFIG": json.dumps({"cluster": cluster,
                                              "task": {"type": "worker", "index": i}})})
