@@ -87,7 +87,7 @@ class Placement:
         from charlm import backend
 
         self.mode, self.strategy, self.distribution = mode, None, None
-        self.replicas, self.is_chief, self.worker = 1, True, 0
+        self.replicas, self.is_chief = 1, True
         if mode == "none":
             return
         if backend.name() == "tensorflow":
@@ -105,7 +105,7 @@ class Placement:
         import tensorflow as tf
 
         if mode == "multiworker":
-            self.worker, self.is_chief = multiworker_task()
+            self.is_chief = is_chief_worker()
         if mode not in _STRATEGIES:  # one per process: a strategy's collectives start once
             _split_cpu()
             if mode == "multiworker":
@@ -146,15 +146,14 @@ class Placement:
         return contextlib.nullcontext()
 
 
-def multiworker_task() -> tuple[int, bool]:
-    """(this worker's index, whether it is the chief) from TF_CONFIG: the "chief" task, or worker
-    0 when the cluster names no chief. Cheap (no TensorFlow), so the trainer can decide before
-    Keras loads whether this process takes the run folder's lock."""
+def is_chief_worker() -> bool:
+    """Whether TF_CONFIG makes this process the chief: the "chief" task, or worker 0 when the
+    cluster names no chief. Cheap (no TensorFlow), so the trainer can decide before Keras loads
+    whether this process takes the run folder's lock."""
     config = _tf_config()
     kind, index = config["task"]["type"], int(config["task"].get("index", 0))
-    chief = kind == "chief" or (kind == "worker" and index == 0
-                                and "chief" not in config.get("cluster", {}))
-    return index, chief
+    return kind == "chief" or (kind == "worker" and index == 0
+                               and "chief" not in config.get("cluster", {}))
 
 
 def _tf_config() -> dict:

@@ -35,12 +35,12 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False,
         resolve_corpus(config.val_corpus).check_head()
     out = Path(config.out) if config.out else _default_out(corpus.name)
     if config.distribute == "multiworker":
-        from charlm.training.distribute import multiworker_task
+        from charlm.training.distribute import is_chief_worker
 
         if not config.out:
             raise UserError("--distribute multiworker needs --out: every worker must name the "
                             "chief's run folder")
-        if not multiworker_task()[1]:  # not the chief: it writes nothing, so it takes no lock
+        if not is_chief_worker():  # not the chief: it writes nothing, so it takes no lock
             from charlm.training.loop import run_training
 
             return run_training(config, corpus, out, resume=resume, log=log, quiet=True,
