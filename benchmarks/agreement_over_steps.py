@@ -1,12 +1,12 @@
 """When does the default model learn agreement across attractors? Probe it along one run.
 
-    python benchmarks/agreement_over_steps.py --out DIR --seed 7 --max-steps 1700 \\
-        --probe-at 1100,1300,1500 [--set min_lr_ratio=0.5 ...]
+    python benchmarks/agreement_over_steps.py --out DIR --seed 7 [--max-steps 1600] \\
+        [--probe-at 1000] [--set min_lr_ratio=0.5 ...]
 
-Trains the default config with a step budget (reproducible, unlike the default time budget),
-stopping at each --probe-at step and at the end to probe the known-words half of the shipped
-suite on last/. A stop and resume continues the run exactly (tests/training/test_trainer.py), so
-the probes watch one uninterrupted run. Prints one JSON line per probe: overall and
+Trains the default config (for the default 1,600 steps unless --max-steps says otherwise: then
+the run equals `python train.py --seed S`), stopping at each --probe-at step and at the end to
+probe the known-words half of the shipped suite on last/. A stop and resume continues the run
+exactly (tests/training/test_trainer.py), so the probes watch one uninterrupted run. Prints one JSON line per probe: overall and
 per-construction accuracy (%). The learning-rate schedule follows --max-steps, so runs with
 different budgets are different runs.
 """
@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from charlm.config import DEFAULT_STEPS  # noqa: E402  (cheap: no Keras)
 
 
 def _value(text: str):
@@ -52,8 +54,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--max-steps", type=int, default=1700)
-    parser.add_argument("--probe-at", default="1100,1300,1500")
+    parser.add_argument("--max-steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--probe-at", default="1000")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="TrainConfig settings, e.g. min_lr_ratio=0.5")
     args = parser.parse_args(argv)

@@ -32,11 +32,18 @@ ATTRACTORS = {"simple": (0,), "across_pp": (1, 2, 3), "across_subject_relative":
               "across_object_relative": (1, 2, 3), "across_object_relative_no_that": (1, 2, 3),
               "sentential_complement": (0, 1, 2), "short_vp_coordination": (0,),
               "long_vp_coordination": (1, 2, 3)}
-# Share of each construction in the training corpus.
-CORPUS_WEIGHTS = {"simple": 0.14, "across_pp": 0.18, "across_subject_relative": 0.14,
-                  "across_object_relative": 0.10, "across_object_relative_no_that": 0.08,
-                  "sentential_complement": 0.12, "short_vp_coordination": 0.10,
-                  "long_vp_coordination": 0.14}
+# Share of each construction in the training corpus: 81% of the sentences have a noun between
+# subject and verb, and sentential complements (the construction the default run learned last)
+# are the largest share. See ATTRACTOR_MISMATCH and README "The shipped suite and what the default model learns".
+CORPUS_WEIGHTS = {"simple": 0.05, "across_pp": 0.18, "across_subject_relative": 0.14,
+                  "across_object_relative": 0.13, "across_object_relative_no_that": 0.11,
+                  "sentential_complement": 0.20, "short_vp_coordination": 0.04,
+                  "long_vp_coordination": 0.15}
+# Chance that an attractor has the other number than the subject. Before it learns to carry the
+# subject's number, a model agrees with the nearest noun; the more often that is wrong, the sooner
+# it stops. With 0.5 seed 7 never crossed in 1,700 steps; with 0.75 it crossed between steps 1,000
+# and 1,600; with 0.9 it was at 91% across attractors by step 700. The probe suites stay balanced.
+ATTRACTOR_MISMATCH = 0.9
 HELDOUT_FRACTION = 0.15
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +291,9 @@ class _Gen:
     def num(self):
         return SG if self.chance(0.5) else PL
 
+    def other_num(self, num):  # a noun that should not decide the verb's number
+        return (PL if num == SG else SG) if self.chance(ATTRACTOR_MISMATCH) else num
+
 
 def _adjectives(cls):
     return [a for c in cls if c in ADJECTIVES for a in ADJECTIVES[c].split()]
@@ -503,8 +513,9 @@ def iter_sentences(seed: int = 1234):
     while True:
         construction = rng.choices(names, weights)[0]
         k = rng.choice(ATTRACTORS[construction])
-        attrs = [g.num() for _ in range(k)]
-        tokens = _attempt(g, construction, g.num(), attrs, g.num())[0]
+        num = g.num()
+        attrs = [g.other_num(num) for _ in range(k)]
+        tokens = _attempt(g, construction, num, attrs, g.num())[0]
         yield construction, _sentence(tokens)
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from charlm.config import DEFAULT_MINUTES, TrainConfig
+from charlm.config import DEFAULT_STEPS, TrainConfig
 from charlm.errors import UserError
 
 
@@ -28,7 +28,7 @@ def test_from_file_reads_a_settings_file_or_a_checkpoint_config(tmp_path):
 
 
 def test_budgets():
-    assert TrainConfig().budgets() == (None, DEFAULT_MINUTES * 60.0, None)  # none given
+    assert TrainConfig().budgets() == (DEFAULT_STEPS, None, None)  # none given: reproducible
     assert TrainConfig(max_steps=7).budgets() == (7, None, None)
     assert TrainConfig(max_minutes=0.5, epochs=2.0).budgets() == (None, 30.0, 2.0)
 

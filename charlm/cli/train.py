@@ -31,9 +31,8 @@ TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of 
     ("--warmup-steps", int, "linear warm-up steps"),
     ("--weight-decay", float, "AdamW weight decay"),
     ("--clip-norm", float, "global gradient-norm clip"),
-    ("--max-steps", int, "stop after this many steps"),
-    ("--max-minutes", float, "stop after this many minutes (if no budget is given: "
-                             "{DEFAULT_MINUTES:g})"),
+    ("--max-steps", int, "stop after this many steps (if no budget is given: {DEFAULT_STEPS})"),
+    ("--max-minutes", float, "stop after this many minutes"),
     ("--epochs", float, "stop after this many passes over the training text"),
     ("--eval-every", int, "steps between validations and checkpoints"),
     ("--eval-max-tokens", int, "periodic validation reads at most this many tokens of the "
@@ -51,7 +50,7 @@ TRAIN_FLAGS = [  # (flag, type, help) — each maps to the TrainConfig field of 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model (also: python train.py)")
-    from charlm.config import DEFAULT_MINUTES, TrainConfig
+    from charlm.config import DEFAULT_STEPS, TrainConfig
 
     defaults = TrainConfig()
     for flag, kind, text in TRAIN_FLAGS:
@@ -60,7 +59,7 @@ def add_parser(sub) -> None:
             shown = f"{default:g}" if isinstance(default, float) else default
             text += f"; default {shown}"
         p.add_argument(flag, type=kind, default=None,
-                       help=text.format(DEFAULT_MINUTES=DEFAULT_MINUTES))
+                       help=text.format(DEFAULT_STEPS=DEFAULT_STEPS))
     # The flag's name before it said what it counts (tokens); kept so old commands still work.
     p.add_argument("--eval-max-chars", dest="eval_max_tokens", type=int, help=argparse.SUPPRESS)
     p.add_argument("--config", help="JSON file of settings (flags override it)")

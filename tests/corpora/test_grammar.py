@@ -97,6 +97,24 @@ def test_the_corpus_draws_exactly_the_listed_constructions():
         assert abs(drawn[construction] / 3000 - weight) < 0.03, (construction, drawn)
 
 
+def test_attractors_mostly_have_the_other_number(monkeypatch):
+    """The corpus makes "agree with the nearest noun" a losing strategy (issue 14), while the
+    probe suites stay balanced (test_singular_plural_balance)."""
+    drawn, build = [], grammar._attempt
+
+    def spy(g, construction, num, attrs, matrix_num=None):
+        drawn.append((construction, num, attrs, matrix_num))
+        return build(g, construction, num, attrs, matrix_num)
+
+    monkeypatch.setattr(grammar, "_attempt", spy)
+    list(itertools.islice(grammar.iter_sentences(5), 3000))
+    differ = [a != num for _, num, attrs, _ in drawn for a in attrs]
+    assert grammar.ATTRACTOR_MISMATCH > 0.5 and len(differ) > 2000
+    assert abs(sum(differ) / len(differ) - grammar.ATTRACTOR_MISMATCH) < 0.04
+    subjects = Counter(num for _, num, _, _ in drawn)
+    assert abs(subjects[grammar.SG] / len(drawn) - 0.5) < 0.04  # subjects stay half and half
+
+
 def test_corpus_is_deterministic_and_seeded():
     a = grammar.generate_corpus(20_000, seed=7)
     assert a == grammar.generate_corpus(20_000, seed=7)
@@ -132,7 +150,8 @@ def test_heldout_words_never_in_corpus(corpus):
 def test_corpus_has_every_construction():
     counts = Counter(c for c, _ in itertools.islice(grammar.iter_sentences(1234), 1500))
     for construction in CONSTRUCTIONS:
-        assert counts[construction] >= 0.04 * 1500, (construction, counts)
+        assert counts[construction] >= 0.5 * grammar.CORPUS_WEIGHTS[construction] * 1500, \
+            (construction, counts)
 
 
 def test_corpus_shows_the_constructions(corpus):
