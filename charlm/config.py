@@ -23,8 +23,9 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 # Used only when the user names no budget at all. A step count, not minutes, so that the same
 # command gives the same weights on every run (a clock budget stops at a different step each time).
-# 1,600 steps took 3.6 minutes on a quiet 2-core machine (README "Measured figures"), and every
-# seed tried had learned agreement across attractors by then (README "The shipped suite").
+# 1,600 steps are about 3.6 minutes of training on a quiet 2-core machine (3.5-minute runs took
+# 1,560-1,575 steps), and every seed tried had learned agreement across attractors by then
+# (README "The shipped suite and what the default model learns").
 DEFAULT_STEPS = 1600
 
 
