@@ -34,7 +34,8 @@ ATTRACTORS = {"simple": (0,), "across_pp": (1, 2, 3), "across_subject_relative":
               "long_vp_coordination": (1, 2, 3)}
 # Share of each construction in the training corpus: 81% of the sentences have a noun between
 # subject and verb, and sentential complements (the construction the default run learned last)
-# are the largest share. See ATTRACTOR_MISMATCH and README "The shipped suite and what the default model learns".
+# are the largest share. See ATTRACTOR_MISMATCH, and README "The shipped suite and what the default
+# model learns".
 CORPUS_WEIGHTS = {"simple": 0.05, "across_pp": 0.18, "across_subject_relative": 0.14,
                   "across_object_relative": 0.13, "across_object_relative_no_that": 0.11,
                   "sentential_complement": 0.20, "short_vp_coordination": 0.04,
