@@ -1,14 +1,15 @@
 """When does the default model learn agreement across attractors? Probe it along one run.
 
-    python benchmarks/agreement_over_steps.py --out DIR --seed 7 [--max-steps 1600] \\
+    python benchmarks/agreement_over_steps.py --out DIR --seed 7 [--max-steps 2400] \\
         [--probe-at 1000] [--set min_lr_ratio=0.5 ...]
 
-Trains the default config (for the default 1,600 steps unless --max-steps says otherwise: then
-the run equals `python train.py --seed S`), stopping at each --probe-at step and at the end to
-probe the known-words half of the shipped suite on last/. A stop and resume continues the run
-exactly (tests/training/test_trainer.py), so the probes watch one uninterrupted run. Prints one
-JSON line per probe: overall and per-construction accuracy (%). The learning-rate schedule follows --max-steps, so runs with
-different budgets are different runs.
+Trains the default config for charlm.config.DEFAULT_STEPS steps unless --max-steps says
+otherwise (with the default budget, the run equals `python train.py --seed S`), stopping at each
+--probe-at step and at the end to probe the known-words half of the shipped suite on last/. A
+stop and resume continues the run exactly (tests/training/test_trainer.py), so the probes watch
+one uninterrupted run. Prints one JSON line per probe: overall and per-construction accuracy (%).
+The learning-rate schedule follows --max-steps, so runs
+with different budgets are different runs.
 """
 
 from __future__ import annotations

@@ -32,7 +32,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]  # the checkout's c
 from charlm.backend import import_quietly  # noqa: E402
 import_quietly()
 
-MATMULS = {"MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3"}
+# The graph's op types, and the oneDNN kernels TensorFlow's graph rewrite swaps in for them (the
+# trace names the kernel that ran).
+MATMULS = {"MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3", "_MklMatMul",
+           "_MklNativeMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul"}
 MOVES = {"Transpose", "Pack", "Unpack", "ConcatV2", "Split", "SplitV", "StridedSlice", "Slice"}
 GATES = {"Sigmoid", "Tanh", "Mul", "AddV2", "Add", "BiasAdd"}
 FWD, BWD, BATCHED = ("serial h@U forward", "serial dz@U^T backward",

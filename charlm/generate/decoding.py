@@ -18,7 +18,6 @@ the other way round; nothing here depends on the device that trained it.
 
 from __future__ import annotations
 
-import os
 import weakref
 
 import keras
@@ -82,7 +81,7 @@ class Decoder:
         interact (own state, own random stream), so the text is the same as unsplit."""
         if not backend.on_cpu() or batch < 2 * MIN_SHARD_ROWS:
             return [batch]
-        n = min(_cpu_count(), batch // MIN_SHARD_ROWS)
+        n = min(backend.cpu_count(), batch // MIN_SHARD_ROWS)
         return [batch // n + (i < batch % n) for i in range(n)]
 
     def start(self, ids: np.ndarray, rng) -> list:
@@ -146,13 +145,6 @@ def mask_unknown(logits):
     in training and it spells no character, so generated text never contains it."""
     vocab = ops.arange(ops.shape(logits)[-1], dtype="int32")[None, :]
     return ops.where(vocab == UNK_ID, ops.full_like(logits, float("-inf")), logits)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 _DECODERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

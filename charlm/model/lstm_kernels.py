@@ -21,6 +21,9 @@ How (each point measured; see the helper report for the numbers):
   * The batch is split in two independent halves (`BATCH_SPLIT`): the two recurrences have no data
     dependence, so TF's inter-op pool runs them on both cores at once; small per-step matmuls
     scale poorly across 2 threads (1.47x), two independent ones scale ~2x.
+  * One intra-op thread per chain (charlm.backend sets TF_NUM_INTRAOP_THREADS to cores / 2): with
+    two, each chain's small ops are split over both cores while the other chain needs them too;
+    one thread per op trained 1.16-1.25x faster on 2 cores (README "Measured figures").
   * Bias gradient as ones @ dZ (a column reduce_sum over [T*B, 4H] is ~4x slower).
 
 Not used, and why: tf.raw_ops.BlockLSTMV2 (same IFCO gate order as Keras, cell_clip=0 disables
@@ -37,7 +40,7 @@ import os
 
 from charlm import backend
 
-BATCH_SPLIT = 2  # independent batch chains per layer (one per core on the 2-core target)
+BATCH_SPLIT = backend.CPU_CHAINS  # independent batch chains per layer (one per core on 2 cores)
 MAX_UNROLL = 200  # longer (or unknown-length) sequences use the tf.while_loop fallback: an
 # unrolled graph of 1000 steps (eval reads 1000-character chunks) takes long to trace
 

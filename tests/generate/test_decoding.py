@@ -32,9 +32,9 @@ def test_gru_checkpoint_generates_and_never_draws_unk(make_model):
 
 
 def test_cpu_batch_split_across_cores_gives_the_same_rows(trained_lm, monkeypatch):
-    import charlm.generate.decoding as decoding
+    from charlm import backend
 
-    monkeypatch.setattr(decoding, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(backend, "cpu_count", lambda: 2)
     gen = Generator(trained_lm.model, trained_lm.tokenizer)
     if gen.decoder.shard_sizes(34) == [34]:
         pytest.skip("the backend computes on an accelerator: batches are not split")
@@ -42,7 +42,7 @@ def test_cpu_batch_split_across_cores_gives_the_same_rows(trained_lm, monkeypatc
     rows = gen.generate("The ", length=50, temperature=1.5, seed=21, num_samples=34)
     assert rows[0] == trained_lm.generate("The ", length=50, temperature=1.5, seed=21)
     with monkeypatch.context() as m:
-        m.setattr(decoding, "_cpu_count", lambda: 1)
+        m.setattr(backend, "cpu_count", lambda: 1)
         assert Generator(trained_lm.model, trained_lm.tokenizer).generate(
             "The ", length=50, temperature=1.5, seed=21, num_samples=34) == rows
 
