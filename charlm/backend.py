@@ -17,7 +17,7 @@ from charlm.errors import UserError
 # charlm's CPU paths get their parallelism from independent chains: the LSTM kernel's batch halves
 # (charlm/model/lstm_kernels.py) and the sampler's shards, run side by side by TensorFlow's
 # inter-op pool or by threads. Splitting each of their small ops across cores as well costs more
-# than it gains: on 2 cores, one intra-op thread instead of two trained 1.16-1.25x faster,
+# than it gains: on 2 cores, one intra-op thread instead of two trained 1.19-1.25x faster,
 # generated 1.16-1.46x faster and probed 1.26x faster (README "Measured figures").
 CPU_CHAINS = 2
 
