@@ -8,8 +8,8 @@ otherwise (with the default budget, the run equals `python train.py --seed S`), 
 --probe-at step and at the end to probe the known-words half of the shipped suite on last/. A
 stop and resume continues the run exactly (tests/training/test_trainer.py), so the probes watch
 one uninterrupted run. Prints one JSON line per probe: overall and per-construction accuracy (%).
-The learning-rate schedule follows --max-steps, so runs
-with different budgets are different runs.
+The learning-rate schedule follows --max-steps, so runs with different budgets are different
+runs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from charlm import backend
 def test_intra_op_threads_share_the_cores_among_the_chains(monkeypatch):
     for cores, threads in ((1, 1), (2, 1), (3, 1), (4, 2), (16, 8)):
         monkeypatch.setattr(backend, "cpu_count", lambda cores=cores: cores)
-        assert backend.intra_op_threads() == max(1, cores // backend.CPU_CHAINS) == threads
+        assert backend.intra_op_threads() == threads
 
 
 def test_import_sets_the_threads_unless_the_user_did(monkeypatch):
