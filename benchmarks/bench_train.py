@@ -81,7 +81,10 @@ def run(args) -> int:
     return 0
 
 
-def _charlm_runner(args, x, y):
+def build_charlm_step(args, cell: str):
+    """charlm's model for the benchmark's shape (args: vocab_size, embedding_dim, layers, units,
+    batch_size), seeded, and its train step: (TrainStep, zero states). profile_train.py profiles
+    this same step."""
     import keras
 
     from charlm import backend
@@ -89,9 +92,13 @@ def _charlm_runner(args, x, y):
     from charlm.training.step import TrainStep
 
     backend.set_random_seed(0)  # keras.utils' would import TensorFlow on JAX too
-    model = build_model(args.vocab_size, args.embedding_dim, args.cell, args.layers, args.units)
+    model = build_model(args.vocab_size, args.embedding_dim, cell, args.layers, args.units)
     step = TrainStep(model, keras.optimizers.Adam(1e-3), clip_norm=1.0)
-    states = zero_states(model, args.batch_size)
+    return step, zero_states(model, args.batch_size)
+
+
+def _charlm_runner(args, x, y):
+    step, states = build_charlm_step(args, args.cell)
     for _ in range(3):  # compile and warm up
         loss, _, _ = step(x, y, states, 1e-3)
     float(loss)

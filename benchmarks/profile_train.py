@@ -21,16 +21,16 @@ import argparse
 import collections
 import glob
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]  # the checkout's charlm
-from charlm.backend import import_quietly  # noqa: E402
-import_quietly()
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_train.py beside this file; charlm
+from charlm import backend  # noqa: E402
+backend.import_quietly()
 
 # The graph's op types, and the oneDNN kernels TensorFlow's graph rewrite swaps in for them (the
 # trace names the kernel that ran).
@@ -142,24 +142,19 @@ def profile(step, x, y, states, a, tf):
 
 def main(argv=None):
     a = parser().parse_args(argv)
-    import keras
     import tensorflow as tf
-    from charlm import backend
-    from charlm.model.model import build_model, zero_states
-    from charlm.training.step import TrainStep
+    from bench_train import build_charlm_step  # beside this file: the step bench_train times
     x, y = (tf.random.uniform((a.batch_size, a.seq_len), 0, a.vocab_size, tf.int32, seed=seed)
             for seed in (1, 2))
-    backend.set_random_seed(0)
-    model = build_model(a.vocab_size, a.embedding_dim, "lstm", a.layers, a.units)
-    step = TrainStep(model, keras.optimizers.Adam(1e-3), clip_norm=1.0)
-    states = [tf.convert_to_tensor(s) for s in zero_states(model, a.batch_size)]
+    step, states = build_charlm_step(a, "lstm")
+    states = [tf.convert_to_tensor(s) for s in states]
     run_steps(step, x, y, states, 3)  # compile and warm up
     rounds = [timed(lambda: run_steps(step, x, y, states, a.steps)) / a.steps
               for _ in range(a.rounds)]
     step_s, chars, flops = statistics.median(rounds), a.batch_size * a.seq_len, matmul_flops(a)
     rates, chain_s = matmul_rates(a, tf)
     wall, by_role, by_type = profile(step, x, y, states, a, tf)
-    core_ms = (cores := len(os.sched_getaffinity(0))) * wall * 1e3
+    core_ms = (cores := backend.cpu_count()) * wall * 1e3
     achieved = sum(flops.values()) / step_s / 1e9
     r = {"chars_per_sec": chars / step_s, "step_ms": step_s * 1e3,
          "round_ms": [round(s * 1e3, 1) for s in rounds],
