@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from charlm.cell_types import CELLS
 from charlm.errors import UserError
 
-CELLS = ("lstm", "gru", "rnn", "peephole", "cifg")  # peephole, cifg: LSTM variants
 TOKENIZERS = ("char", "bpe", "unigram")
 BATCHING = ("stream", "random")
 PRECISIONS = ("float32", "mixed")  # see charlm/training/distribute.py

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-LSTM_QUANTITIES = ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
-GRU_QUANTITIES = ("update_gate", "reset_gate", "candidate", "hidden")
-RNN_QUANTITIES = ("hidden",)
+from charlm.cell_types import CELL_TYPES, GRU_QUANTITIES, LSTM_QUANTITIES, RNN_QUANTITIES
 
 
 def sigmoid(x):
@@ -114,10 +112,11 @@ def rnn(w: dict, x: np.ndarray, states: list[np.ndarray]):
     return out, [h]
 
 
-# cell kind → (equations, quantities in display order, number of states)
-EQUATIONS = {"lstm": (lstm, LSTM_QUANTITIES, 2), "gru": (gru, GRU_QUANTITIES, 1),
-             "rnn": (rnn, RNN_QUANTITIES, 1), "peephole": (peephole, LSTM_QUANTITIES, 2),
-             "cifg": (cifg, LSTM_QUANTITIES, 2)}
+# cell kind → (equations, quantities in display order, number of states); the quantities and
+# state counts are the registry's (charlm.cell_types), the functions are this module's.
+_FUNCTIONS = {"lstm": lstm, "gru": gru, "rnn": rnn, "peephole": peephole, "cifg": cifg}
+EQUATIONS = {name: (_FUNCTIONS[name], cell.quantities, cell.state_count)
+             for name, cell in CELL_TYPES.items()}
 
 
 def cell_kind(layer) -> str:

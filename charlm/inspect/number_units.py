@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.cell_types import LSTM_LIKE
 from charlm.fileio import atomic_write, atomic_write_json
 from charlm.inspect.ablation import ablated
 from charlm.inspect.diagnostic import L2, TEST_FRACTION, diagnostic_classifier
@@ -74,7 +75,6 @@ from charlm.probes.scoring import PrefixScorer
 
 SCREEN_PAIRS = 200
 TOP_K = 5
-LSTM_LIKE = ("lstm", "peephole", "cifg")
 
 
 # --- running the model ----------------------------------------------------------------------

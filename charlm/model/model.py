@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import keras
 
+from charlm.cell_types import CELL_TYPES
 from charlm.model import lstm_kernels
 from charlm.model.cells import CELL_CLASSES
 
-CELL_STATE_COUNT = {"lstm": 2, "gru": 1, "rnn": 1, "peephole": 2, "cifg": 2}
 
 
 @keras.saving.register_keras_serializable(package="charlm")
@@ -67,7 +67,7 @@ def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
 
 def build_model(vocab_size: int, embedding_dim: int, cell: str, layers: int, units: int,
                 dropout: float = 0.0, name: str = "charlm", fused: bool = True) -> keras.Model:
-    n_states = CELL_STATE_COUNT[cell]
+    n_states = CELL_TYPES[cell].state_count
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     state_inputs = [keras.Input(shape=(units,), name=f"state_{i}_{j}")
                     for i in range(layers) for j in range(n_states)]

@@ -17,26 +17,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from charlm.cell_types import CELL_TYPES
 from charlm.errors import UserError
 
-# (gate blocks, bias vectors per block, extra [H] vectors per layer: peephole's p_i, p_f, p_o)
-CELL_GATES = {"lstm": (4, 1, 0), "gru": (3, 2, 0), "rnn": (1, 1, 0), "peephole": (4, 1, 3),
-              "cifg": (3, 1, 0)}
-# Learning rates the cells train stably at (train's default 1.2e-2 is tuned for the LSTM). A
-# simple RNN at 1.2e-2 reached 1.35 bpc on the agreement corpus after 750 steps, at 3e-3 1.08
-# (1e-3: 1.70). A GRU at 1.2e-2 diverged after 1,100 of 3,762 steps (9 bpc); at 6e-3 it trained
-# smoothly to 0.85. peephole and cifg keep 1.2e-2: 300 steps on the agreement corpus reached val
-# 1.10 and 1.02 bpc (lstm 1.04), and with the lr held at 1.2e-2 (no decay) 1.04 and 1.02, no
-# divergence. --lr overrides them.
-DEFAULT_LRS = {"rnn": 3e-3, "gru": 6e-3}
+# --lr overrides a cell's experiment_lr (charlm.cell_types, which says why each differs).
+DEFAULT_LRS = {name: cell.experiment_lr for name, cell in CELL_TYPES.items()
+               if cell.experiment_lr is not None}
 
 
 def count_params(cell: str, units: int, vocab: int, embedding_dim: int, layers: int = 1) -> int:
-    gates, biases, extra = CELL_GATES[cell]
-    total = vocab * embedding_dim + units * vocab + vocab
+    total = vocab * embedding_dim + units * vocab + vocab  # embedding, output kernel and bias
     for i in range(layers):
-        d = embedding_dim if i == 0 else units
-        total += gates * (d * units + units * units + biases * units) + extra * units
+        total += CELL_TYPES[cell].params_per_layer(embedding_dim if i == 0 else units, units)
     return total
 
 
@@ -59,9 +51,9 @@ def run_cells(args) -> int:
     from charlm.probes.reports import experiment_chart
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    bad = [c for c in cells if c not in CELL_GATES]
+    bad = [c for c in cells if c not in CELL_TYPES]
     if bad or not cells:
-        raise UserError(f"--cells takes a comma-separated list of {', '.join(CELL_GATES)}, "
+        raise UserError(f"--cells takes a comma-separated list of {', '.join(CELL_TYPES)}, "
                         f"not {args.cells!r}")
     if args.minutes <= 0 or args.lstm_units < 1 or (args.steps is not None and args.steps < 1):
         raise UserError("--minutes, --steps and --lstm-units must be positive")

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from charlm.cell_types import CELLS
 from charlm.model.cells import CIFGLSTMCell, PeepholeLSTMCell
 from charlm.model.model import build_model, make_recurrent_layer
 from tests.helpers import TINY_TEXT, read_jsonl, run_cli, tiny_config
@@ -167,17 +168,23 @@ def test_count_params_equals_keras(cell, layers):
         build_model(43, 16, cell, layers, 24).count_params()
 
 
-def test_every_cell_is_known_everywhere():
-    from charlm.config import CELLS, TrainConfig
+@pytest.mark.parametrize("cell", CELLS)
+def test_registry_matches_the_built_layer(cell):
+    """charlm.cell_types is the one table of cell facts: each row's state count and parameter
+    count match the Keras layer the model builds, and the inspector has its equations."""
+    from charlm.cell_types import CELL_TYPES
+    from charlm.config import TrainConfig
     from charlm.inspect.equations import EQUATIONS
-    from charlm.model.model import CELL_STATE_COUNT
-    from charlm.probes.experiment import CELL_GATES
+    from charlm.model.model import build_model
 
-    assert {"peephole", "cifg"} <= set(CELLS)
-    assert set(CELLS) == set(CELL_STATE_COUNT) == set(CELL_GATES) == set(EQUATIONS)
-    for cell in CELLS:
-        TrainConfig(cell=cell).check()
-        assert EQUATIONS[cell][2] == CELL_STATE_COUNT[cell]
+    TrainConfig(cell=cell).check()
+    model = build_model(43, 16, cell, 1, 24)
+    layer = next(l for l in model.layers if hasattr(l, "cell"))
+    kind = CELL_TYPES[cell]
+    assert len(model.outputs) - 1 == kind.state_count  # logits, then the layer's states
+    assert layer.count_params() == kind.params_per_layer(16, 24)
+    assert EQUATIONS[cell][1] == kind.quantities and EQUATIONS[cell][2] == kind.state_count
+    assert kind.lstm_like == (kind.state_count == 2)
 
 
 def test_experiment_accepts_the_variants(capsys):
