@@ -2,9 +2,11 @@
 on the embedded corpus and probes the shipped suite from anywhere; `import charlm` stays cheap.
 
 The wheel is built from a copy of the checkout (what `git clone` would give, plus untracked files
-that are not ignored), so no build/ or *.egg-info is left here. It is installed into a fresh
-virtual environment that reuses this interpreter's packages (--system-site-packages: TensorFlow and
-Keras are not installed again) with --no-deps --no-index: the test downloads nothing.
+that are not ignored), so no build/ or *.egg-info is left here. It is installed with --no-deps
+--no-index into a fresh virtual environment that sees the packages of the environment running the
+tests (TensorFlow, Keras, pip: not installed again, nothing downloaded) through a .pth file naming
+that environment's site-packages folders. Not a venv that shares the system site-packages: that
+would show the system Python's packages, not those of the venv a user runs the tests in.
 """
 
 import json
@@ -54,6 +56,26 @@ def _copy_checkout(dest: Path) -> None:
         shutil.copy2(source, target, follow_symlinks=False)
 
 
+def _site_folders() -> list[str]:
+    """The site-packages folders of the interpreter running the tests, in sys.path order: a venv's
+    own, plus the system's when that venv shares them."""
+    import site
+
+    folders = [*site.getsitepackages(), *([site.getusersitepackages()]
+                                          if site.ENABLE_USER_SITE else [])]
+    return [f for f in folders if Path(f).is_dir()]
+
+
+def _see_this_environment(venv_python: Path) -> None:
+    """Make the packages the tests run with importable in the venv of `venv_python`. The folders
+    are listed in a .pth file as plain paths: the venv's own site-packages stays first on sys.path
+    (so the installed charlm wins), and .pth files in those folders are not run (an editable
+    install of this checkout there would otherwise shadow the wheel)."""
+    target = _run([venv_python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                  cwd=venv_python.parent, env=_env()).stdout.strip()
+    (Path(target) / "outer_environment.pth").write_text("".join(f + "\n" for f in _site_folders()))
+
+
 def _suite_pairs() -> int:
     return sum(1 for f in SUITE_FILES for line in f.read_text(encoding="utf-8").splitlines()
                if line.strip())
@@ -88,10 +110,10 @@ def test_wheel_installs_trains_on_embedded_corpus_and_probes_shipped_suite(tmp_p
     stray = [n for n in names if "__pycache__" in n or "/downloads/" in n or n.endswith(".pyc")]
     assert not stray, f"the wheel holds files it should not: {stray}"
 
-    # Install into a fresh venv; pip comes from the system site-packages.
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
-         cwd=tmp_path, env=env)
+    # Install into a fresh venv that sees this environment's packages (pip among them).
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path, env=env)
     python, cli = venv / "bin" / "python", venv / "bin" / "charlm"
+    _see_this_environment(python)
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", wheel], cwd=elsewhere,
          env=env)
     where = json.loads(_run([python, "-c", "import charlm, json, importlib.metadata as m, "
