@@ -18,7 +18,7 @@ from charlm.errors import UserError
 # (charlm/model/lstm_kernels.py) and the sampler's shards, run side by side by TensorFlow's
 # inter-op pool or by threads. Splitting each of their small ops across cores as well costs more
 # than it gains: on 2 cores, one intra-op thread instead of two trained 1.19-1.25x faster,
-# generated 1.16-1.46x faster and probed 1.26x faster (README "Measured figures").
+# generated 1.16-1.46x faster and probed 1.26x faster (benchmarks/RESULTS.md).
 CPU_CHAINS = 2
 
 

@@ -25,8 +25,8 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 # command gives the same weights on every run (a clock budget stops at a different step each time).
 # 2,400 steps train in 190 s on a quiet 2-core Zen 5 (3 min 21 s wall for `python train.py`), and
 # each of the four seeds measured carries the subject's number past attractors by then; at 1,600
-# and 2,000 steps some construction stayed just under 90% for one seed there (README "The shipped
-# suite and what the default model learns").
+# and 2,000 steps some construction stayed just under 90% for one seed there
+# (benchmarks/RESULTS.md, "What the default model learns").
 DEFAULT_STEPS = 2400
 
 

@@ -117,7 +117,7 @@ class FolderLock:
     def acquire(self) -> bool:
         try:
             import fcntl
-        except ImportError:  # not POSIX: no lock (documented in the README)
+        except ImportError:  # not POSIX: no lock (documented in docs/training.md)
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open(self.path, "a+", encoding="utf-8")

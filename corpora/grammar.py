@@ -34,8 +34,8 @@ ATTRACTORS = {"simple": (0,), "across_pp": (1, 2, 3), "across_subject_relative":
               "long_vp_coordination": (1, 2, 3)}
 # Share of each construction in the training corpus: 81% of the sentences have a noun between
 # subject and verb, and sentential complements (the construction the default run learned last)
-# are the largest share. See ATTRACTOR_MISMATCH, and README "The shipped suite and what the default
-# model learns".
+# are the largest share. See ATTRACTOR_MISMATCH, and docs/probes.md "What the default model
+# learns".
 CORPUS_WEIGHTS = {"simple": 0.05, "across_pp": 0.18, "across_subject_relative": 0.14,
                   "across_object_relative": 0.13, "across_object_relative_no_that": 0.11,
                   "sentential_complement": 0.20, "short_vp_coordination": 0.04,
@@ -44,8 +44,8 @@ CORPUS_WEIGHTS = {"simple": 0.05, "across_pp": 0.18, "across_subject_relative": 
 # subject's number, a model agrees with the nearest noun; the more often that is wrong, the sooner
 # it stops. With 0.5 seed 7 never crossed in 1,700 steps; with 0.75 it crossed between steps 1,000
 # and 1,600; with 0.9 it was at 91% across attractors by step 700, but runs finished lower
-# (94.4-96.0%). 0.8 crossed early and finished high in all four seeds (README). The probe suites
-# stay balanced.
+# (94.4-96.0%). 0.8 crossed early and finished high in all four seeds (benchmarks/RESULTS.md).
+# The probe suites stay balanced.
 ATTRACTOR_MISMATCH = 0.8
 HELDOUT_FRACTION = 0.15
 

@@ -23,7 +23,7 @@ How (each point measured; see the helper report for the numbers):
     scale poorly across 2 threads (1.47x), two independent ones scale ~2x.
   * One intra-op thread per chain (charlm.backend sets TF_NUM_INTRAOP_THREADS to cores / 2): with
     two, each chain's small ops are split over both cores while the other chain needs them too;
-    one thread per op trained 1.19-1.25x faster on 2 cores (README "Measured figures").
+    one thread per op trained 1.19-1.25x faster on 2 cores (benchmarks/RESULTS.md, "Training throughput").
   * Bias gradient as ones @ dZ (a column reduce_sum over [T*B, 4H] is ~4x slower).
 
 Not used, and why: tf.raw_ops.BlockLSTMV2 (same IFCO gate order as Keras, cell_clip=0 disables

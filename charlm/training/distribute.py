@@ -160,13 +160,13 @@ def _tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise UserError("--distribute multiworker needs TF_CONFIG (the cluster's workers and "
-                        "this process's task); see the README's multi-worker example")
+                        "this process's task); see the multi-worker examples in docs/training.md")
     try:
         config = json.loads(raw)
         config["task"]["type"]
     except (ValueError, KeyError, TypeError):
         raise UserError("TF_CONFIG is not a JSON object with \"cluster\" and \"task\": {\"type\", "
-                        "\"index\"}; see the README's multi-worker example")
+                        "\"index\"}; see the multi-worker examples in docs/training.md")
     return config
 
 
