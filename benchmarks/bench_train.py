@@ -5,7 +5,8 @@
 Both sides train the same shape (embedding → L×LSTM(H) → dense logits, Adam, grad clipping) on
 the same random batches; timings alternate between the two (3 rounds, median) so a noisy shared
 machine affects both alike. PyTorch is an optional, benchmark-only dependency: without it the
-ratio is reported as null.
+ratio is reported as null. PyTorch runs where charlm's backend computes (`--torch-device auto`):
+on a GPU, `nn.LSTM` is cuDNN's kernel.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    p.add_argument("--torch-device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the PyTorch baseline runs; auto: on the GPU when charlm's backend "
+                        "computes on one, else on the CPU")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -76,7 +80,12 @@ def run(args) -> int:
                                 if torch_times else None)
     import keras
 
+    from charlm import backend
+
     result["backend"] = keras.backend.backend()
+    result["device"] = backend.device()
+    result["torch_device"] = (torch_device(args.torch_device, backend.device()) if torch_times
+                              else None)
     print_result(result, args.json)
     return 0
 
@@ -113,6 +122,14 @@ def _charlm_runner(args, x, y):
     return timed
 
 
+def torch_device(choice: str, charlm_device: str) -> str:
+    """The PyTorch device for --torch-device CHOICE when charlm computes on `charlm_device`
+    ("cpu", "gpu" or "tpu"): auto follows charlm, so both sides run on the same kind of chip."""
+    if choice == "auto":
+        return "cuda" if charlm_device == "gpu" else "cpu"
+    return choice
+
+
 def _torch_runner(args, x, y):
     try:
         import torch
@@ -120,10 +137,18 @@ def _torch_runner(args, x, y):
         return None
     if args.cell != "lstm":
         return None
+    from charlm import backend
+
+    device = torch_device(args.torch_device, backend.device())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--torch-device cuda, but PyTorch sees no CUDA GPU; use --torch-device cpu")
     torch.manual_seed(0)
-    net = _TorchLM(torch, args)
+    net = _TorchLM(torch, args).to(device)
     optimizer = torch.optim.Adam(net.parameters(), 1e-3)
-    tx, ty = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y.astype(np.int64))
+    tx = torch.from_numpy(x.astype(np.int64)).to(device)
+    ty = torch.from_numpy(y.astype(np.int64)).to(device)
+    # CUDA runs asynchronously: wait for the queued steps before reading the clock
+    wait = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step():
         optimizer.zero_grad()
@@ -135,11 +160,13 @@ def _torch_runner(args, x, y):
 
     for _ in range(3):
         step()
+    wait()
 
     def timed(n):
         t = time.perf_counter()
         for _ in range(n):
             step()
+        wait()
         return time.perf_counter() - t
 
     return timed

@@ -1,12 +1,13 @@
 """`charlm bench train|generate`: the benchmark scripts of benchmarks/ run from the CLI with their
 own flags. (No timing is checked: only that they run and report what they measured.)"""
 
+import importlib.util
 import json
 
 import pytest
 
 from charlm.cli import main
-from tests.helpers import run_cli
+from tests.helpers import ROOT, run_cli
 
 
 @pytest.mark.slow
@@ -42,5 +43,30 @@ def test_bench_train_help(capsys):
     out = capsys.readouterr().out
     assert exit.value.code == 0 and out.startswith("usage: charlm bench train")
     for flag in ("--layers", "--units", "--batch-size", "--seq-len", "--steps", "--rounds",
-                 "--no-torch", "--json"):
+                 "--no-torch", "--torch-device", "--json"):
         assert f"  {flag}" in out, flag
+
+
+def test_bench_train_torch_device_follows_charlm_unless_named():
+    spec = importlib.util.spec_from_file_location("bench_train",
+                                                  ROOT / "benchmarks" / "bench_train.py")
+    bench_train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_train)
+    assert [bench_train.torch_device("auto", d) for d in ("cpu", "gpu", "tpu")] == [
+        "cpu", "cuda", "cpu"]
+    assert bench_train.torch_device("cpu", "gpu") == "cpu"
+    assert bench_train.torch_device("cuda", "cpu") == "cuda"
+    args = bench_train.parser().parse_args([])
+    assert args.torch_device == "auto"
+
+
+def test_bench_train_json_reports_where_each_side_ran(capsys):
+    from charlm import backend
+
+    code, out, _ = run_cli(capsys, ["bench", "train", "--json", "--no-torch", "--layers", "1",
+                                    "--units", "8", "--embedding-dim", "4", "--vocab-size", "7",
+                                    "--batch-size", "2", "--seq-len", "5", "--steps", "1",
+                                    "--rounds", "1"])
+    result = json.loads(out)
+    assert code == 0 and result["device"] == backend.device() and result["chars_per_sec"] > 0
+    assert result["torch_device"] is None and result["torch_chars_per_sec"] is None
