@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from charlm.inspect.ablation import ablated
-from charlm.inspect.diagnostic import diagnostic_classifier
-from charlm.inspect.number_stats import number_from_verbs, pair_info, parse_condition
+from charlm.inspect.number_units.diagnostic import diagnostic_classifier
+from charlm.inspect.number_units.stats import number_from_verbs, pair_info, parse_condition
 from charlm.inspect.number_units import number_units_report, verb_states
 from charlm.probes.pairs import load_pairs, score_pairs
 from charlm.probes.scoring import PrefixScorer

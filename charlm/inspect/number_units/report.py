@@ -1,5 +1,5 @@
 """Number units, the report: number_units.md and the chart number_units.png from the JSON
-dict of `charlm.inspect.number_units.number_units_report`."""
+dict of `charlm.inspect.number_units.search.number_units_report`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from charlm.fileio import atomic_write
-from charlm.inspect.number_stats import pct, points
+from charlm.inspect.number_units.stats import pct, points
 from charlm.probes.reports import figure_png
 
 
