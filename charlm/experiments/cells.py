@@ -152,7 +152,8 @@ def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus
         return
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
-    print(f"{cell}: training {units} units for {_budget(minutes, steps)} → {folder}", file=sys.stderr)
+    print(f"{cell}: training {units} units for {_budget(minutes, steps)} → {folder}",
+          file=sys.stderr)
     train(config, quiet=True)
 
 

@@ -17,8 +17,9 @@ Three steps, on agreement pairs in charlm's format (`charlm.probes.pairs.load_pa
 2. **Ablation ranking.** Ablating a unit zeroes its outgoing weights (`charlm.inspect.ablation`:
    its row of its own recurrent_kernel and of the next layer's kernel or the logits kernel).
    Agreement is scored as `charlm probe` scores it (correct iff log P(good) > log P(bad), each
-   log P(target | "\n" + context) from `charlm.probes.pairs.requests`; `charlm.probes.scoring.PrefixScorer` reads
-   each context once, contexts of different lengths side by side). The **attractor pairs** are
+   log P(target | "\n" + context) from `charlm.probes.pairs.requests`;
+   `charlm.probes.scoring.PrefixScorer` reads each context once, contexts of different lengths
+   side by side). The **attractor pairs** are
    those with n_attr >= 1 and at least one attractor whose number differs from the subject's
    (parsed from `condition`, e.g. "singular_subject__plural_singular_attractors"; a sentential
    complement's matrix subject is not an attractor). A seeded random `screen_pairs` of them (at
