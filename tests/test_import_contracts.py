@@ -1,7 +1,8 @@
 """The architecture contracts in pyproject.toml ([tool.importlinter]) hold: `lint-imports` passes.
 
-Layers (cli → api → probes → training → generate | evaluate → checkpoint → model → data →
-corpora → core), only charlm.__main__ imports charlm.cli, and charlm.corpora stands alone.
+Layers (cli → api → experiments → training | inspect → probes → generate | evaluate | doctor →
+checkpoint → model → data → corpora → integrity → core), only charlm.__main__ imports
+charlm.cli, and charlm.corpora stands alone.
 Imports inside functions count, so a lazy import that crosses a layer breaks the build too.
 """
 

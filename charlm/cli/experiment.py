@@ -1,5 +1,5 @@
 """`charlm experiment cells`: RNN vs GRU vs LSTM at equal parameters, trained on the same corpus
-for the same budget, then probed for agreement (charlm.probes.experiment does the work)."""
+for the same budget, then probed for agreement (charlm.experiments.cells does the work)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from charlm.probes.experiment import run_cells
+    from charlm.experiments.cells import run_cells
 
-    return run_cells(args)
+    return run_cells(cells=args.cells, corpus=args.corpus, minutes=args.minutes,
+                     steps=args.steps, lstm_units=args.lstm_units,
+                     embedding_dim=args.embedding_dim, batch_size=args.batch_size,
+                     seq_len=args.seq_len, seed=args.seed, lr=args.lr, data=args.data,
+                     out=args.out)

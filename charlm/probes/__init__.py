@@ -1,2 +1,2 @@
-"""Minimal-pair agreement probes: pair files, scoring, the n-gram floor, statistics, reports and
-the cells experiment."""
+"""Minimal-pair agreement probes: pair files, scoring, the n-gram floor, statistics and
+reports."""

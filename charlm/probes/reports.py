@@ -1,4 +1,4 @@
-"""Probe and experiment reports: Markdown tables and PNG charts (matplotlib, Agg backend).
+"""Probe reports: Markdown tables and PNG charts (matplotlib, Agg backend).
 
 Every figure is rendered to memory and written with `atomic_write`, so a chart on disk is
 always complete.
@@ -123,34 +123,3 @@ def probe_chart(summary: dict, path: Path, title: str = "Agreement probes") -> N
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
-
-
-def experiment_chart(results: dict, path: Path, title: str) -> None:
-    """Two panels: accuracy vs distance bucket and vs attractor count, one line per cell type."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, xlabel in ((axes[0], "by_distance", "words between subject and verb"),
-                            (axes[1], "by_n_attr", "attractors")):
-        for name, summary in results.items():
-            table = summary.get(key, {})
-            labels = list(table)
-            ys = [table[k]["accuracy"] for k in labels]
-            lo = [table[k]["ci95"][0] for k in labels]
-            hi = [table[k]["ci95"][1] for k in labels]
-            line, = ax.plot(range(len(labels)), ys, marker="o", label=name)
-            ax.fill_between(range(len(labels)), lo, hi, alpha=0.15, color=line.get_color())
-            ax.set_xticks(range(len(labels)))
-            ax.set_xticklabels(labels)
-        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-        ax.set_xlabel(xlabel)
-        ax.set_ylim(0.3, 1.02)
-    axes[0].set_ylabel("agreement accuracy")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    atomic_write(Path(path), figure_png(fig))
-    plt.close(fig)
-

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from charlm.cli import main
-from charlm.probes.experiment import DEFAULT_LRS
+from charlm.experiments.cells import DEFAULT_LRS
 from tests.helpers import TINY_TEXT
 from tests.probes.examples import PAIR, write_jsonl as _jsonl
 

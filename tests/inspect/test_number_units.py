@@ -2,14 +2,15 @@
 synthetic states, the ablation scorer against `charlm probe`'s scores, and the whole report on
 the tiny trained checkpoint with a handmade pairs file."""
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
 from charlm.inspect.ablation import ablated
-from charlm.inspect.diagnostic import diagnostic_classifier
-from charlm.inspect.number_stats import number_from_verbs, pair_info, parse_condition
+from charlm.inspect.number_units.diagnostic import diagnostic_classifier
+from charlm.inspect.number_units.stats import number_from_verbs, pair_info, parse_condition
 from charlm.inspect.number_units import number_units_report, verb_states
 from charlm.probes.pairs import load_pairs, score_pairs
 from charlm.probes.scoring import PrefixScorer
@@ -197,14 +198,89 @@ def test_report_on_the_tiny_checkpoint(trained_checkpoint, tmp_path):
         assert set(comparison) == {"overall", "attractor", "by_construction", "by_condition"}
         assert set(comparison["by_construction"]) == {"handmade", "simple"}
         assert len(comparison["by_condition"]) == 6
-        for row in [comparison["overall"], comparison["attractor"],
-                    *comparison["by_condition"].values()]:
-            for side in ("intact", "ablated"):
-                assert 0 <= row[side]["accuracy"] <= 1
-                assert row[side]["ci95"][0] <= row[side]["accuracy"] <= row[side]["ci95"][1]
-            assert row["drop"] == pytest.approx(row["intact"]["accuracy"]
-                                                - row["ablated"]["accuracy"], abs=1e-4)
-            assert row["random_drop"]["n"] == 3
     assert report["intact"]["attractor"]["n"] == 4 and report["intact"]["overall"]["n"] == 20
     assert isinstance(report["best"]["number_units_found"], bool) and report["best"]["sentence"]
     assert report["seconds"]["total"] > 0
+
+
+# A hand-built SimpleRNN whose unit 0 is a number unit: a latch that the subject's plural "s"
+# sets (kernel 5, self-weight 3: tanh stays ≈ 1 for the rest of the line) and that moves the
+# verb's logits from "x" (singular) to "y" (plural). Attractors mark their plural with "z",
+# which sets unit 1, a weaker latch pulling towards "y" (attraction the intact model resists).
+# Units 2-5 follow the letters but reach no logit. Subjects and attractors hold no other s or z.
+SUBJECTS, ATTRACTORS = ("cat", "key", "girl"), ("dog", "tree", "door", "boy")
+PLANTED_TEXT = "The near the xy.\n" + "".join(SUBJECTS + ATTRACTORS) + "sz"
+
+
+def _planted_model(tokenizer):
+    from charlm.model.model import build_model
+
+    v = tokenizer.vocab_size
+    model = build_model(v, v, "rnn", 1, 6)
+    ids = {c: tokenizer.token_id(c) for c in "szxy"}
+    kernel, recurrent, bias = (np.zeros(w.shape, np.float32)
+                               for w in model.get_layer("rnn_0").weights)
+    kernel[ids["s"], 0], recurrent[0, 0] = 5.0, 3.0  # unit 0: the subject's number
+    kernel[ids["z"], 1], recurrent[1, 1] = 5.0, 3.0  # unit 1: an attractor's number
+    letters = [i for i in range(v) if i not in (ids["s"], ids["z"])]
+    kernel[letters, 2:] = np.random.default_rng(0).normal(0, 0.5, (len(letters), 4))
+    recurrent[2:, 2:] = 0.5 * np.eye(4)
+    logits, logit_bias = np.zeros((6, v), np.float32), np.zeros(v, np.float32)
+    logit_bias[ids["x"]], logit_bias[ids["y"]] = 1.0, -1.0  # singular unless unit 0 says plural
+    logits[0, ids["x"]], logits[0, ids["y"]] = -4.0, 4.0
+    logits[1, ids["x"]], logits[1, ids["y"]] = -0.5, 0.5
+    model.get_layer("embedding").set_weights([np.eye(v, dtype=np.float32)])
+    model.get_layer("rnn_0").set_weights([kernel, recurrent, bias])
+    model.get_layer("logits").set_weights([logits, logit_bias])
+    return model
+
+
+def _planted_rows():
+    """Every subject and attractor in both numbers: 48 pairs, 24 with an attractor of the other
+    number; the singular verb is "x.", the plural one "y."."""
+    rows = []
+    for a in SUBJECTS:
+        for b in ATTRACTORS:
+            for subject, attractor in itertools.product(("singular", "plural"), repeat=2):
+                good, bad = ("x.", "y.") if subject == "singular" else ("y.", "x.")
+                rows.append(_row(f"The {a}{'s' * (subject == 'plural')} near the "
+                                 f"{b}{'z' * (attractor == 'plural')}", good, bad, n_attr=1,
+                                 condition=f"{subject}_subject__{attractor}_attractor"))
+    return rows
+
+
+def test_a_planted_number_unit_is_found_and_its_ablation_breaks_agreement(tmp_path):
+    from charlm.data.tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer(sorted(set(PLANTED_TEXT)))
+    model = _planted_model(tokenizer)
+    pairs, _ = load_pairs([_write(tmp_path / "p.jsonl", _planted_rows())])
+    report = number_units_report(model, tokenizer, pairs, tmp_path / "out", draws=4, seed=0,
+                                 progress=False, screen_pairs=8, top_k=2)
+
+    (classifier,) = report["classifier"]
+    assert classifier["rank_by_weight"][0] == 0 and classifier["heldout_accuracy"] == 1.0
+    assert classifier["top_units"][0]["higher_for"] == "plural"
+    (layer,) = report["ablation"]
+    assert layer["rank_by_ablation"][0] == 0 and layer["best_unit"]["units"] == [0]
+    assert 0 in layer["best_pair"]["units"]
+    assert layer["screen"]["margin_drop"][1] < 0  # without the attraction, margins widen
+    assert layer["screen"]["drop"][1:] == [0.0] * 5
+
+    # Ablated, every plural subject's verb turns singular and every singular one stays.
+    intact, ablated = report["intact"], layer["best_unit"]["breakdown"]
+    assert intact["overall"]["accuracy"] == 1.0 and intact["attractor"]["n"] == 16
+    for condition, row in ablated["by_condition"].items():
+        assert row["accuracy"] == (1.0 if condition.startswith("singular") else 0.0), condition
+    other = {n: ablated["by_condition"][f"{n} subject, attractor of the other number"]["n"]
+             for n in ("singular", "plural")}  # of the 12 each, those outside the screen
+    assert layer["screen"]["drop"][0] == (12 - other["plural"]) / 8
+    assert ablated["attractor"]["accuracy"] == other["singular"] / 16
+    assert ablated["overall"]["accuracy"] == (12 + other["singular"]) / 40
+    excluded = {m["unit"] for m in layer["top_units"]} | set(classifier["rank_by_weight"][:2])
+    draws = layer["best_unit"]["random"]["draws"]
+    assert not any(set(d["units"]) & excluded for d in draws)
+    assert all(d["drop"] == 0.0 for d in draws)  # no other unit moves the verb that far
+    best = report["best"]
+    assert best["number_units_found"] is True and best["best_unit"]["units"] == [0]
+    assert best["sentence"].startswith("yes: ablating unit 0 of rnn_0")

@@ -162,7 +162,7 @@ def test_model_config_and_keras_file_round_trip(cell, tmp_path):
 @pytest.mark.parametrize("cell", ["peephole", "cifg"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_count_params_equals_keras(cell, layers):
-    from charlm.probes.experiment import count_params
+    from charlm.experiments.cells import count_params
 
     assert count_params(cell, 24, 43, 16, layers) == \
         build_model(43, 16, cell, layers, 24).count_params()

@@ -1,9 +1,9 @@
-"""charlm.probes.experiment: equal parameter budgets across cells, per-cell learning rates."""
+"""charlm.experiments.cells: equal parameter budgets across cells, per-cell learning rates."""
 
 import pytest
 
 from charlm.errors import UserError
-from charlm.probes.experiment import count_params, parse_learning_rates, units_for
+from charlm.experiments.cells import count_params, parse_learning_rates, units_for
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

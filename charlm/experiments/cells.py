@@ -42,53 +42,59 @@ def units_for(cell: str, target: int, vocab: int, embedding_dim: int, layers: in
     return best
 
 
-def run_cells(args) -> int:
-    """The experiment; `args` has the attributes `charlm experiment cells` parses (see
-    charlm.cli.experiment)."""
+def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lstm_units: int,
+              embedding_dim: int, batch_size: int | None, seq_len: int | None, seed: int,
+              lr: str | None, data: list[str] | None, out: str | Path) -> int:
+    """The experiment, with the settings of `charlm experiment cells` (charlm.cli.experiment
+    holds their defaults and help): `cells` and `lr` as their flags spell them (comma-separated
+    names; a rate or cell=rate pairs), `steps` None to train `minutes` per cell instead,
+    `batch_size` / `seq_len` None for train's defaults, `data` None for the shipped suite's
+    known-words half. Writes out/<cell>/ (a checkpoint per cell) and out/cells.json, .md, .png."""
     from charlm.data.corpus import resolve_corpus
     from charlm.fileio import atomic_write, atomic_write_json
     from charlm.probes import pairs as probes
-    from charlm.probes.reports import experiment_chart
 
-    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    bad = [c for c in cells if c not in CELL_TYPES]
-    if bad or not cells:
+    names = [c.strip() for c in cells.split(",") if c.strip()]
+    bad = [c for c in names if c not in CELL_TYPES]
+    if bad or not names:
         raise UserError(f"--cells takes a comma-separated list of {', '.join(CELL_TYPES)}, "
-                        f"not {args.cells!r}")
-    if args.minutes <= 0 or args.lstm_units < 1 or (args.steps is not None and args.steps < 1):
+                        f"not {cells!r}")
+    if minutes <= 0 or lstm_units < 1 or (steps is not None and steps < 1):
         raise UserError("--minutes, --steps and --lstm-units must be positive")
-    budget = _budget(args)
-    lrs = {**{c: lr for c, lr in DEFAULT_LRS.items() if c in cells},
-           **parse_learning_rates(args.lr, cells)}
-    out = Path(args.out)
+    budget = _budget(minutes, steps)
+    lrs = {**{c: rate for c, rate in DEFAULT_LRS.items() if c in names},
+           **parse_learning_rates(lr, names)}
+    out = Path(out)
     # Known words by default: the question is how far back each cell carries number, not
     # whether it generalises to new words' morphology (the held-out half of the suite).
-    files = [Path(f) for f in args.data] if args.data else probes.default_suite(heldout=False)
+    files = [Path(f) for f in data] if data else probes.default_suite(heldout=False)
     pairs, _ = probes.load_pairs(files)
-    corpus = resolve_corpus(args.corpus)
-    vocab = len(set(corpus.read_text())) + 1  # char tokenizer: every character plus <unk>
-    target = count_params("lstm", args.lstm_units, vocab, args.embedding_dim)
+    corpus_file = resolve_corpus(corpus)
+    vocab = len(set(corpus_file.read_text())) + 1  # char tokenizer: every character plus <unk>
+    target = count_params("lstm", lstm_units, vocab, embedding_dim)
+    training = dict(corpus=corpus, embedding_dim=embedding_dim, minutes=minutes, steps=steps,
+                    batch_size=batch_size, seq_len=seq_len, seed=seed)
     rows, summaries = [], {}
-    for cell in cells:
-        units = units_for(cell, target, vocab, args.embedding_dim)
+    for cell in names:
+        units = units_for(cell, target, vocab, embedding_dim)
         folder = out / cell
-        _train_cell(args, cell, units, folder, lrs.get(cell))
+        _train_cell(cell, units, folder, lrs.get(cell), **training)
         row, summary = _probe_cell(folder, pairs)
         summaries[cell] = summary
         rows.append({"cell": cell, "units": units, **row})
         print(f"{cell}: {units} units, {row['params']:,} parameters, {row['steps']} steps, "
               f"val {row['val_bpc']:.3f} bpc, agreement {100 * row['accuracy']:.1f}%",
               file=sys.stderr)
-    result = {"corpus": corpus.name, "budget_per_cell": budget, "target_params": target,
+    result = {"corpus": corpus_file.name, "budget_per_cell": budget, "target_params": target,
               "data": [str(f) for f in files], "cells": rows,
               "summaries": {c: {k: s[k] for k in ("overall", "by_distance", "by_n_attr",
                                                   "groups")} for c, s in summaries.items()}}
     table = cells_markdown(result)
     atomic_write_json(out / "cells.json", result)
     atomic_write(out / "cells.md", table)
-    experiment_chart(summaries, out / "cells.png",
-                     f"Agreement vs distance: {', '.join(cells)} at ~{target:,} parameters, "
-                     f"{budget} each on {corpus.name}")
+    cells_chart(summaries, out / "cells.png",
+                f"Agreement vs distance: {', '.join(names)} at ~{target:,} parameters, "
+                f"{budget} each on {corpus_file.name}")
     print(table)
     print(f"wrote {out / 'cells.json'}, {out / 'cells.md'}, {out / 'cells.png'}")
     return 0
@@ -113,22 +119,25 @@ def parse_learning_rates(text: str | None, cells: list[str]) -> dict:
     return rates
 
 
-def _budget(args) -> str:
-    return f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+def _budget(minutes: float, steps: int | None) -> str:
+    return f"{steps} steps" if steps else f"{minutes:g} min"
 
 
-def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> None:
+def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus: str,
+                embedding_dim: int, minutes: float, steps: int | None, batch_size: int | None,
+                seq_len: int | None, seed: int) -> None:
     from charlm import checkpoint as ckpt
     from charlm.config import TrainConfig
     from charlm.training.trainer import train
 
-    config = TrainConfig(corpus=args.corpus, cell=cell, units=units, layers=1,
-                         embedding_dim=args.embedding_dim,
-                         max_minutes=None if args.steps else args.minutes, max_steps=args.steps,
-                         seed=args.seed, eval_max_tokens=50_000, out=str(folder))
-    for name in ("batch_size", "seq_len"):  # only when given: else the trainer's defaults
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
+    config = TrainConfig(corpus=corpus, cell=cell, units=units, layers=1,
+                         embedding_dim=embedding_dim,
+                         max_minutes=None if steps else minutes, max_steps=steps,
+                         seed=seed, eval_max_tokens=50_000, out=str(folder))
+    # only when given: else the trainer's defaults
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len)):
+        if value is not None:
+            setattr(config, name, value)
     if lr is not None:
         config.lr = lr
     if ckpt.has_weights(folder):
@@ -143,7 +152,8 @@ def _train_cell(args, cell: str, units: int, folder: Path, lr: float | None) -> 
         return
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
-    print(f"{cell}: training {units} units for {_budget(args)} → {folder}", file=sys.stderr)
+    print(f"{cell}: training {units} units for {_budget(minutes, steps)} → {folder}",
+          file=sys.stderr)
     train(config, quiet=True)
 
 
@@ -183,3 +193,37 @@ def cells_markdown(result: dict) -> str:
                  + [pct(s["by_n_attr"].get(a)) for a in attrs])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def cells_chart(results: dict, path: Path, title: str) -> None:
+    """Two panels: accuracy vs distance bucket and vs attractor count, one line per cell type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from charlm.fileio import atomic_write
+    from charlm.probes.reports import figure_png
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, xlabel in ((axes[0], "by_distance", "words between subject and verb"),
+                            (axes[1], "by_n_attr", "attractors")):
+        for name, summary in results.items():
+            table = summary.get(key, {})
+            labels = list(table)
+            ys = [table[k]["accuracy"] for k in labels]
+            lo = [table[k]["ci95"][0] for k in labels]
+            hi = [table[k]["ci95"][1] for k in labels]
+            line, = ax.plot(range(len(labels)), ys, marker="o", label=name)
+            ax.fill_between(range(len(labels)), lo, hi, alpha=0.15, color=line.get_color())
+            ax.set_xticks(range(len(labels)))
+            ax.set_xticklabels(labels)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0.3, 1.02)
+    axes[0].set_ylabel("agreement accuracy")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    atomic_write(Path(path), figure_png(fig))
+    plt.close(fig)
+

@@ -1,6 +1,6 @@
 """Number units, the bookkeeping: each agreement pair's subject number and attractors, the
 accuracies by construction and condition before and after an ablation, the rankings' Spearman
-correlation, and the verdict (see `charlm.inspect.number_units`)."""
+correlation, and the verdict (see `charlm.inspect.number_units.search`)."""
 
 from __future__ import annotations
 
