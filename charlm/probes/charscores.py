@@ -16,11 +16,15 @@ score`'s logprob of that line up to float32 rounding (the batches differ). The n
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from charlm import backend
 from charlm.errors import UserError
 from charlm.model.model import zero_states
+
+LN2 = math.log(2.0)
 
 
 def _compile(model):
@@ -85,3 +89,54 @@ class CharScorer:
         lp = self.scorer.position_logprobs(ids, np.arange(len(ids)) - offsets)
         starts = np.cumsum(lengths) - lengths
         return [lp[s + 1:s + n] for s, n in zip(starts, lengths)]  # drop the primer itself
+
+
+# --- the minicons-shaped API (charlm.api.LanguageModel wraps these) ---------------------------
+def mean_logprob(values: np.ndarray) -> float:
+    """minicons' default reduction: the mean over the characters."""
+    return float(np.mean(values))
+
+
+def _as_list(texts) -> list[str]:
+    return [texts] if isinstance(texts, str) else list(texts)
+
+
+def token_scores(char_scorer: CharScorer, texts, surprisal: bool = False,
+                 base_two: bool = False, rank: bool = False) -> list[list[tuple]]:
+    """Per text: [(character, value[, rank])]; value = log p (or −log p with `surprisal`), in
+    nats (bits with `base_two`); rank 1 = the model's most likely next character."""
+    texts = _as_list(texts)
+    scale = (-1.0 if surprisal else 1.0) / (LN2 if base_two else 1.0)
+    out = []
+    for text, (lp, ranks) in zip(texts, char_scorer.logprobs(texts, rank=rank)):
+        values = (lp * scale).tolist()
+        out.append([(c, v, int(r)) for c, v, r in zip(text, values, ranks)] if rank
+                   else list(zip(text, values)))
+    return out
+
+
+def sequence_scores(char_scorer: CharScorer, texts, reduction=mean_logprob,
+                    base_two: bool = False) -> list[float]:
+    """reduction(log p of each character [len(text)] float64) per text (mean by default)."""
+    texts = _as_list(texts)
+    if not all(texts):
+        raise UserError("an empty text has no characters to score")
+    scale = 1.0 / LN2 if base_two else 1.0
+    return [float(reduction(lp * scale)) for lp, _ in char_scorer.logprobs(texts)]
+
+
+def conditional_scores(char_scorer: CharScorer, prefixes, continuations, reduction=mean_logprob,
+                       separator: str = " ", base_two: bool = False) -> list[float]:
+    """reduction(log p of each character of separator + continuation) given "\\n" + prefix.
+    The separator (between a non-empty prefix and the continuation) is scored with the
+    continuation, as SyntaxGym gives a region the space before it."""
+    prefixes, continuations = _as_list(prefixes), _as_list(continuations)
+    if len(prefixes) != len(continuations):
+        raise UserError(f"{len(prefixes)} prefixes but {len(continuations)} continuations; pass "
+                        "one prefix per continuation")
+    if not all(continuations):
+        raise UserError("an empty continuation has no characters to score")
+    tails = [(separator if p else "") + c for p, c in zip(prefixes, continuations)]
+    scale = 1.0 / LN2 if base_two else 1.0
+    scored = char_scorer.logprobs([p + t for p, t in zip(prefixes, tails)])
+    return [float(reduction(lp[len(lp) - len(t):] * scale)) for (lp, _), t in zip(scored, tails)]

@@ -16,7 +16,6 @@ evaluated per item on those values (charlm.probes.formula).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +23,11 @@ import numpy as np
 
 from charlm.errors import UserError
 from charlm.probes import formula
+from charlm.probes.charscores import LN2
 from charlm.probes.stats import stats
 
 METRICS = {"sum": np.sum, "mean": np.mean, "median": np.median, "max": np.max, "min": np.min,
            "range": np.ptp}
-LN2 = math.log(2.0)
 
 
 @dataclass
