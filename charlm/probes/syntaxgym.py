@@ -297,7 +297,7 @@ def suite_chart(summary: dict, path: Path) -> None:
     conditions = list(table)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(regions) + 2.5), 4.2))
     width = 0.8 / max(1, len(conditions))
-    colors = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab20")  # pairs of dark and light: match_sg, mismatch_sg, ...
     for s, condition in enumerate(conditions):
         xs, ys, err = [], [], []
         for i, region in enumerate(regions):
@@ -306,11 +306,11 @@ def suite_chart(summary: dict, path: Path) -> None:
                 xs.append(i - 0.4 + width * (s + 0.5))
                 ys.append(cell["mean"])
                 err.append(cell["ci95"])
-        ax.bar(xs, ys, width, yerr=err, capsize=2, label=condition, color=colors(s % 10))
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=condition, color=colors(s % 20))
     ax.set_xticks(range(len(regions)))
     ax.set_xticklabels(regions, rotation=20, ha="right", fontsize=9)
     unit = "bits" if summary["metric"] == "sum" else f"bits, {summary['metric']} per character"
-    ax.set_ylabel(f"mean surprisal ({unit})")
+    ax.set_ylabel(f"mean surprisal ({unit}), ±95% CI")
     accuracy = "; ".join(f"prediction {p['prediction']}: {100 * p['accuracy']:.0f}%"
                          for p in summary["predictions"])
     ax.set_title(f"{summary['suite']} ({summary['n_items']} items) — {accuracy}", fontsize=10)
