@@ -101,6 +101,11 @@ def load_suite(source) -> Suite:
     region_meta = _region_meta(obj["region_meta"], where)
     items = [_item(item, i, region_meta, where) for i, item in
              enumerate(_list(obj["items"], "items", where, nonempty=True))]
+    numbers = [number for number, _ in items]
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise UserError(f"{where}: item_number {repeated[0]} appears more than once; number "
+                        "the items uniquely")
     predictions = [_prediction(p, i, items, region_meta, where) for i, p in
                    enumerate(_list(obj["predictions"], "predictions", where, nonempty=True), 1)]
     return Suite(name, metric, region_meta, predictions, items, where)

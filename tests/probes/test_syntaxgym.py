@@ -98,6 +98,7 @@ def make_suite(formulas=("(2;%bad%) > (2;%good%)",), metric="sum"):
     (lambda s: s["items"][0]["conditions"][1]["regions"][1].update(region_number=7),
      "item 1, condition 'bad': region 7 is not in region_meta"),
     (lambda s: s["region_meta"].update({"5": "gap"}), "without gaps"),
+    (lambda s: s["items"][1].update(item_number=1), "item_number 1 appears more than once"),
     (lambda s: s["predictions"].append({"type": "formula", "formula": "(2;%worse%) > 1"}),
      "prediction 2 '(2;%worse%) > 1': item 1 has no condition 'worse'"),
     (lambda s: s["predictions"].append({"type": "formula", "formula": "(4;%bad%) > 1"}),
@@ -187,3 +188,17 @@ def test_load_suite_leaves_the_dict_unchanged():
     before = copy.deepcopy(suite)
     syntaxgym.load_suite(suite)
     assert suite == before
+
+
+def test_the_ngram_baseline_gives_the_same_totals_per_character():
+    from charlm.probes.ngram import NgramModel
+
+    ngram = NgramModel.fit("a dream is aimed.\na dim dream.\n" * 5, 3)
+    texts = ["a dream is aimed.", "a mad dime", "a"]
+    per_char = CharScorer(ngram).logprobs(texts)
+    _, totals = ngram.score([("", t) for t in texts])
+    for text, (lp, ranks), total in zip(texts, per_char, totals):
+        assert len(lp) == len(text) and ranks is None
+        assert lp.sum() == pytest.approx(total, abs=1e-9)
+    with pytest.raises(UserError, match="ranks need a checkpoint"):
+        CharScorer(ngram).logprobs(texts, rank=True)
