@@ -1,6 +1,6 @@
 """SyntaxGym prediction formulas: parse once, check the names, evaluate per item.
 
-Grammar (pyparsing's infix notation), loosest binding last:
+Grammar (pyparsing), loosest binding last:
 
     atom     region "(N;%condition%)" | "(*;%condition%)" | number (12, 0.5, 1e-3) | "(" expr ")"
     level 1  + -        left to right, numbers → number
@@ -100,9 +100,8 @@ class BinaryOp:
 
 def _fold(tokens):
     """[a, op, b, op, c] (one precedence level) → ((a op b) op c), checking operand types."""
-    items = tokens[0]
-    node = items[0]
-    for op, right in zip(items[1::2], items[2::2]):
+    node = tokens[0]
+    for op, right in zip(tokens[1::2], tokens[2::2]):
         wanted = _OPERATORS[op][0]
         for side in (node, right):
             if side.returns != wanted:
@@ -114,17 +113,21 @@ def _fold(tokens):
 
 
 def _grammar() -> pp.ParserElement:
+    """One rule per precedence level, each `operand (op operand)*` folded left to right; no
+    alternative at one level re-parses another, so the time grows with the formula's length,
+    not with its nesting (pyparsing's infix_notation backtracks without a global packrat cache)."""
     region = pp.Regex(r"\(\s*(?P<number>\d+|\*)\s*;\s*%(?P<condition>[^%()]+)%\s*\)")
     region.set_parse_action(lambda t: Region(
         ALL_REGIONS if t.number == ALL_REGIONS else int(t.number), t.condition.strip()))
     number = pp.Regex(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?").set_parse_action(
         lambda t: Number(float(t[0])))
-    atom = (region | number).set_name("a region (N;%condition%) or a number")
-    return pp.infix_notation(atom, [
-        (pp.one_of("+ -"), 2, pp.OpAssoc.LEFT, _fold),
-        (pp.one_of("< > ="), 2, pp.OpAssoc.LEFT, _fold),
-        (pp.one_of("& |"), 2, pp.OpAssoc.LEFT, _fold),
-    ])
+    truth = pp.Forward()
+    atom = (region | number | pp.Suppress("(") + truth + pp.Suppress(")")).set_name(
+        "a region (N;%condition%), a number or a parenthesis")
+    arithmetic = (atom + (pp.one_of("+ -") + atom)[...]).set_parse_action(_fold)
+    comparison = (arithmetic + (pp.one_of("< > =") + arithmetic)[...]).set_parse_action(_fold)
+    truth <<= (comparison + (pp.one_of("& |") + comparison)[...]).set_parse_action(_fold)
+    return truth
 
 
 _GRAMMAR = _grammar()

@@ -202,3 +202,9 @@ def test_the_ngram_baseline_gives_the_same_totals_per_character():
         assert lp.sum() == pytest.approx(total, abs=1e-9)
     with pytest.raises(UserError, match="ranks need a checkpoint"):
         CharScorer(ngram).logprobs(texts, rank=True)
+
+
+def test_deeply_nested_parentheses_parse():
+    # 30 levels: a grammar that re-parses each level for each operator would never finish
+    assert holds("(" * 30 + "(1;%a%) > 1" + ")" * 30)
+    assert not holds("((((((1;%a%) + 2) - 3) > ((((2;%a%)))))) & (((3 > 1)))) | 1 > 2")
