@@ -1,5 +1,6 @@
 """`charlm probe`: agreement accuracy on minimal pairs (the shipped suite, BLiMP or charlm pairs),
-with per-group Wilson intervals, written as probe.json, probe.md and probe.png."""
+with per-group Wilson intervals, written as probe.json, probe.md and probe.png; or a SyntaxGym
+test suite (docs/syntaxgym.md), written as suite.json, suite-regions.json, suite.tsv, suite.png."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--unknown", default="error",
                    help="characters outside the vocabulary: error (default) | replace | skip")
     p.add_argument("--out", metavar="DIR",
-                   help="where probe.json/.md/.png go (default: DIR/probe-<data> in the "
+                   help="where probe.json/.md/.png (a suite: suite.json/.tsv/.png, "
+                        "suite-regions.json) go (default: DIR/probe-<data> in the "
                         "checkpoint, checkpoints/ngram<N>-<corpus>/probe-<data> for a baseline)")
     p.add_argument("--pairs-out", metavar="FILE.jsonl", help="every pair with its scores")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
