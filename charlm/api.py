@@ -5,6 +5,9 @@
     lm.generate("ROMEO:", length=200)      # str; num_samples=4 gives a list
     lm.eval("held-out text")               # {"bpc", "nats_per_char", "chars", ...}
     lm.score(["The keys are here.", "The keys is here."])   # log-probability of each line
+    lm.token_scores("The keys", surprisal=True)   # per character, as minicons' token_score
+    lm.sequence_score(texts), lm.conditional_score(prefixes, continuations)   # docs/scoring.md
+    lm.probe("corpora/suites/agreement_across_pp.json")   # a SyntaxGym suite: docs/syntaxgym.md
     lm.model, lm.tokenizer, lm.config      # the Keras model, the tokenizer, config.json
 
 Loading reads JSON, HDF5 weights or a `.keras` file with safe_mode, and tokenizer files: it never
@@ -13,7 +16,7 @@ executes code from the folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from charlm import defaults
@@ -25,6 +28,7 @@ class LanguageModel:
     tokenizer: object
     config: dict
     path: Path
+    _char_scorers: dict = field(default_factory=dict, repr=False, compare=False)
 
     def generate(self, prompt: str = "\n", length: int = defaults.LENGTH,
                  temperature: float = defaults.TEMPERATURE, *, top_k: int | None = None,
@@ -52,6 +56,57 @@ class LanguageModel:
         if isinstance(lines, str):
             lines = [lines]
         return score_lines(ModelScorer(self.model, self.tokenizer, unknown=unknown), list(lines))
+
+    def _chars(self, unknown: str):
+        """The per-character scorer (charlm.probes.charscores), compiled once per `unknown`."""
+        if unknown not in self._char_scorers:
+            from charlm.probes.charscores import CharScorer
+            from charlm.probes.scoring import ModelScorer
+
+            self._char_scorers[unknown] = CharScorer(
+                ModelScorer(self.model, self.tokenizer, unknown=unknown))
+        return self._char_scorers[unknown]
+
+    def token_scores(self, texts, surprisal: bool = False, base_two: bool = False,
+                     rank: bool = False, unknown: str = "error") -> list[list[tuple]]:
+        """For each text, [(character, value)] or with `rank` [(character, value, rank)], as
+        minicons' token_score: value = log p (nats; bits with `base_two`), or surprisal −log p.
+        rank 1 = the character the model found most likely. Every character is scored, the
+        first one too: the model reads a line break before the text (minicons leaves the first
+        token unscored). Sum over `line + "\n"` = `charlm score`'s logprob (docs/scoring.md)."""
+        from charlm.probes.charscores import token_scores
+
+        return token_scores(self._chars(unknown), texts, surprisal, base_two, rank)
+
+    def sequence_score(self, texts, reduction=None, base_two: bool = False,
+                       unknown: str = "error") -> list[float]:
+        """One float per text: reduction(log-probabilities of its characters, a float64 NumPy
+        array [len(text)]), by default their mean, as minicons' sequence_score;
+        e.g. reduction=np.sum gives the text's log-probability."""
+        from charlm.probes.charscores import mean_logprob, sequence_scores
+
+        return sequence_scores(self._chars(unknown), texts, reduction or mean_logprob, base_two)
+
+    def conditional_score(self, prefixes, continuations, reduction=None, separator: str = " ",
+                          base_two: bool = False, unknown: str = "error") -> list[float]:
+        """One float per pair: reduction(log-probabilities of separator + continuation given the
+        line break and the prefix), by default their mean, as minicons' conditional_score; the
+        separator is scored with the continuation."""
+        from charlm.probes.charscores import conditional_scores, mean_logprob
+
+        return conditional_scores(self._chars(unknown), prefixes, continuations,
+                                  reduction or mean_logprob, separator, base_two)
+
+    def probe(self, suite, unknown: str = "error") -> dict:
+        """A SyntaxGym test suite (a path or the suite as a dict): per prediction its accuracy
+        with a Wilson 95% interval and each item's verdict, and the mean surprisal in bits per
+        condition and region, as `charlm probe --data suite.json --json` (without writing)."""
+        from charlm.probes import syntaxgym
+
+        parsed = syntaxgym.load_suite(suite)
+        surprisals = syntaxgym.region_surprisals(self._chars(unknown), parsed)
+        return syntaxgym.summarize_suite(parsed, syntaxgym.evaluate(parsed, surprisals),
+                                         surprisals)
 
     def inspect(self, text: str, unknown: str = "error"):
         """Every gate and state of every layer for each character of `text`, read from a zero

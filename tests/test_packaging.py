@@ -22,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("keras", "tensorflow")
 SUITE_FILES = sorted((ROOT / "corpora" / "agreement").rglob("*.jsonl"))
+SYNTAXGYM_SUITES = sorted((ROOT / "corpora" / "suites").glob("*.json"))
 
 
 def _env(**extra) -> dict:
@@ -101,8 +102,10 @@ def test_wheel_installs_trains_on_embedded_corpus_and_probes_shipped_suite(tmp_p
     packages.add("charlm/corpora")  # the link to corpora/ (rglob may not follow it)
     for package in packages:
         assert f"{package}/__init__.py" in names, f"{package} is not in the wheel"
+    assert SYNTAXGYM_SUITES, "the shipped SyntaxGym suites corpora/suites/*.json are missing"
     shipped = ["README.md", "agreement.txt", "grammar.py", "make_agreement_corpus.py",
-               *(str(f.relative_to(ROOT / "corpora")) for f in SUITE_FILES)]
+               "make_suites.py",
+               *(str(f.relative_to(ROOT / "corpora")) for f in SUITE_FILES + SYNTAXGYM_SUITES)]
     for name in shipped:
         assert f"charlm/corpora/{name}" in names, f"corpora/{name} is not in the wheel"
     for name in ("view_controls.html", "view.css", "view.js"):  # the inspector page's parts
