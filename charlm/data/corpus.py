@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from charlm.errors import UserError
-from charlm.integrity import file_sha256
+from charlm.integrity import file_sha256, hash_file
 
 # The shipped data: the repository's top-level corpora/, which is the package `charlm.corpora`
 # (a link in the source tree, real files in the wheel), so an installed charlm finds it too;
@@ -108,9 +108,7 @@ class Corpus:
         for path in self.paths:
             if len(self.paths) > 1:
                 h.update(path.name.encode() + b"\0")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            hash_file(h, path)
         return h.hexdigest()
 
 

@@ -28,6 +28,16 @@ from charlm.errors import UserError
 from charlm.fileio import atomic_write
 
 UNK = "<unk>"
+UNK_ID = 0  # both kinds: CharTokenizer puts <unk> first, sentencepiece is built with unk_id=0
+PRIME = "\n"  # every reading starts as if the text followed a line break (see prime_id)
+
+
+def prime_id(tokenizer) -> int:
+    """The id a model reads before any text (eval, score, probe, generate, export, inspect):
+    the line break, so the first character is predicted as the start of a line; <unk> when the
+    vocabulary has no line break (a corpus of one line)."""
+    found = tokenizer.token_id(PRIME)
+    return UNK_ID if found is None else found
 
 
 def unknown_characters_error(chars, fix: str, where: dict | None = None) -> UserError:
@@ -73,6 +83,9 @@ class CharTokenizer:
             seen.update(np.unique(_codepoints(chunk)).tolist())
         return cls([chr(p) for p in sorted(seen)])
 
+    def prime_id(self) -> int:
+        return prime_id(self)
+
     def token_id(self, char: str) -> int | None:
         p = ord(char)
         i = int(self._lut[p]) if p < len(self._lut) else -1
@@ -93,7 +106,7 @@ class CharTokenizer:
                 raise unknown_characters_error(
                     sorted(self.unknown_characters(text)),
                     "remove them or pass --unknown replace to map them to <unk>")
-            ids[missing] = 0
+            ids[missing] = UNK_ID
         return ids
 
     def count_unknown(self, text: str) -> int:
@@ -146,7 +159,7 @@ class SentencePieceTokenizer:
                 model_type=kind, normalization_rule_name="identity",
                 remove_extra_whitespaces=False, add_dummy_prefix=False, byte_fallback=True,
                 user_defined_symbols=["\n"], character_coverage=1.0, max_sentence_length=1 << 20,
-                unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2, num_threads=2,
+                unk_id=UNK_ID, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2, num_threads=2,
                 hard_vocab_limit=False)
         except RuntimeError as e:
             reason = str(e).splitlines()[0].split("] ")[-1]
@@ -154,6 +167,9 @@ class SentencePieceTokenizer:
                             f"({reason}); byte fallback needs 256 pieces plus one per distinct "
                             "character: raise --vocab-size, or give it more text")
         return cls(proto.getvalue(), kind)
+
+    def prime_id(self) -> int:
+        return prime_id(self)
 
     def token_id(self, char: str) -> int | None:
         i = self.sp.piece_to_id(char)

@@ -36,7 +36,7 @@ def encode_prompt(tokenizer, prompt: str, unknown: str = "error") -> tuple[np.nd
     if unknown not in UNKNOWN_POLICIES:
         raise UserError(f"--unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
     if not prompt:  # as if the text followed a line break (<unk> if the corpus had none)
-        return np.array([tokenizer.token_id("\n") or 0], np.int32), 0
+        return np.array([tokenizer.prime_id()], np.int32), 0
     ids = tokenizer.encode(prompt, unknown=unknown)
     return np.asarray(ids, np.int32), tokenizer.count_unknown(prompt) if unknown == "replace" else 0
 

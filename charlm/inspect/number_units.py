@@ -163,7 +163,7 @@ def number_units_report(model, tokenizer, pairs, out_dir, draws: int = 20, seed:
     # 1. the diagnostic classifier -----------------------------------------------------------
     t = time.perf_counter()
     usable = [i for i, (p, info) in enumerate(zip(pairs, infos)) if info.has_prefix and info.number]
-    prime = tokenizer.token_id("\n")
+    prime = tokenizer.prime_id()
     contexts = [np.concatenate([[prime], tokenizer.encode(pairs[i].prefix + " " if pairs[i].prefix
                                                           else "", unknown="replace")])
                 for i in usable]
