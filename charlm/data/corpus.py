@@ -112,6 +112,34 @@ class Corpus:
         return h.hexdigest()
 
 
+def read_text_file(path, flag: str) -> str:
+    """The one reader of a text file a user names with `flag` (--text-file, --data, ...): UTF-8,
+    gzip when it ends in .gz. Each way it can fail is a one-line UserError naming the flag, the
+    file and the fix: missing, a folder or a device, unreadable, binary, not UTF-8, empty."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{flag} {path} does not exist; pass an existing UTF-8 text file")
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; pass a text file")
+    if not path.is_file():  # a FIFO, a device, a socket: reading may never end
+        raise UserError(f"{flag} {path} is not a regular file; save the text to a file first")
+    try:
+        with _open_bytes(path) as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # permissions, a broken .gz (BadGzipFile is an OSError)
+        raise UserError(f"cannot read {flag} {path} ({getattr(e, 'strerror', None) or e}); "
+                        "check that it is a readable file")
+    if b"\x00" in raw[:8192]:
+        raise _binary(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e.start)
+    if not text:
+        raise UserError(f"{flag} {path} is empty; pass a file with some text in it")
+    return text
+
+
 def _binary(path: Path) -> UserError:
     return UserError(f"{path} looks like a binary file (it has NUL bytes); pass a UTF-8 text file")
 

@@ -28,6 +28,9 @@ from charlm.errors import UserError
 from charlm.fileio import atomic_write
 
 UNK = "<unk>"
+# What to do with characters outside the vocabulary: raise the one-line error listing them, or
+# read them as <unk>. Every command with --unknown offers these (probe adds "skip").
+UNKNOWN_POLICIES = ("error", "replace")
 UNK_ID = 0  # both kinds: CharTokenizer puts <unk> first, sentencepiece is built with unk_id=0
 PRIME = "\n"  # every reading starts as if the text followed a line break (see prime_id)
 
@@ -49,6 +52,12 @@ def unknown_characters_error(chars, fix: str, where: dict | None = None) -> User
     more = " …" if len(chars) > limit else ""
     return UserError(f"{len(chars)} character(s) not in the model's vocabulary: "
                      f"{(', ' if where else ' ').join(shown)}{more}; {fix}")
+
+
+def check_unknown_policy(unknown: str, allowed: tuple = UNKNOWN_POLICIES) -> None:
+    if unknown not in allowed:
+        raise UserError(f"--unknown must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                        f"not {unknown!r}")
 
 
 def ids_dtype(vocab_size: int):
