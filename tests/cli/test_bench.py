@@ -2,11 +2,18 @@
 own flags. (No timing is checked: only that they run and report what they measured.)"""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from charlm.cli import main
 from tests.helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -44,3 +51,19 @@ def test_bench_train_help(capsys):
     for flag in ("--layers", "--units", "--batch-size", "--seq-len", "--steps", "--rounds",
                  "--no-torch", "--json"):
         assert f"  {flag}" in out, flag
+
+
+@pytest.mark.parametrize("name", ["train", "generate"])
+def test_bench_outside_a_checkout_says_to_clone(name, tmp_path):
+    """The package as a wheel installs it: charlm/ alone in site-packages, no benchmarks/."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "charlm", site / "charlm",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    run = subprocess.run([sys.executable, "-m", "charlm", "bench", name, "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    err = run.stderr.strip()
+    assert run.returncode == 2 and run.stdout == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("charlm: error: charlm bench needs a source checkout"), err
+    assert f"bench_{name}.py" in err and "clone the charlm repository" in err
