@@ -45,24 +45,30 @@ def add_text_file_flag(p, help: str, required: bool = False, old: str | None = N
                        flag: str = "--text-file") -> None:
     """--text-file FILE (or `flag`, e.g. --prompt-file): a file read with
     charlm.data.corpus.read_text_file. `old` is a spelling that still works, hidden from --help,
-    with a one-line deprecation note when used (see text_file_arg)."""
+    with a one-line deprecation note when used (text_file_arg, note_deprecated_text_flag)."""
     p.add_argument(flag, metavar="FILE", required=required and old is None,
                    help=help + "; UTF-8, .gz too")
     if old:
         p.add_argument(old, dest="deprecated_text_file", metavar="FILE", help=argparse.SUPPRESS)
 
 
-def text_file_arg(args, old: str | None = None, required: bool = True) -> str | None:
-    """The --text-file value, or the deprecated spelling's (noted once on stderr)."""
+def text_file_arg(args, old: str) -> str:
+    """The --text-file value, or that of its deprecated spelling `old`."""
     legacy = getattr(args, "deprecated_text_file", None)
     if legacy is not None:
         if args.text_file is not None:
             raise UserError(f"pass --text-file FILE only ({old} FILE is its old spelling)")
-        print(f"charlm: warning: {old} FILE is deprecated; use --text-file FILE", file=sys.stderr)
         return legacy
-    if args.text_file is None and required:
+    if args.text_file is None:
         raise UserError("--text-file FILE is required (the text to read)")
     return args.text_file
+
+
+def note_deprecated_text_flag(args, old: str) -> None:
+    """One line on stderr when `old` was used; called once the command has succeeded, so that
+    an error stays the only line on stderr."""
+    if getattr(args, "deprecated_text_file", None) is not None:
+        print(f"charlm: warning: {old} FILE is deprecated; use --text-file FILE", file=sys.stderr)
 
 
 def add_scorer_flags(p, baseline_help: str) -> None:

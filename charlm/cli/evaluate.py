@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from charlm.cli.common import add_checkpoint_flags, add_text_file_flag, text_file_arg
+from charlm.cli.common import (add_checkpoint_flags, add_text_file_flag,
+                               note_deprecated_text_flag, text_file_arg)
 from charlm.errors import UserError
 
 OLD_TEXT_FLAG = "--text"  # eval's first spelling of --text-file; still read, with a note
@@ -44,6 +45,7 @@ def run(args) -> int:
         print(f"{result['bpc']:.4f} bits/char ({result['nats_per_char']:.4f} nats/char) over "
               f"{result['chars']:,} characters"
               + (f", {result['unknown_chars']} unknown" if result["unknown_chars"] else ""))
+    note_deprecated_text_flag(args, OLD_TEXT_FLAG)
     return 0
 
 
