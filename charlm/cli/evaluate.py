@@ -32,8 +32,8 @@ def run(args) -> int:
     source = text_file_arg(args, OLD_TEXT_FLAG)
     if args.streams < 1:
         raise UserError(f"--streams must be at least 1, not {args.streams}")
+    text = _read(source)  # a bad file fails before the checkpoint is loaded
     lm = checkpoint.load(args.checkpoint, which=args.which)
-    text = _read(source)
     if args.tail_fraction is not None:
         if not 0 < args.tail_fraction <= 1:
             raise UserError(f"--tail-fraction must be in (0, 1], not {args.tail_fraction}")
