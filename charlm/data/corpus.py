@@ -130,11 +130,11 @@ def read_text_file(path, flag: str) -> str:
         raise UserError(f"cannot read {flag} {path} ({getattr(e, 'strerror', None) or e}); "
                         "check that it is a readable file")
     if b"\x00" in raw[:8192]:
-        raise _binary(path)
+        raise UserError(f"{flag} {_binary(path)}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _not_utf8(path, e.start)
+        raise UserError(f"{flag} {_not_utf8(path, e.start)}")
     if not text:
         raise UserError(f"{flag} {path} is empty; pass a file with some text in it")
     return text

@@ -133,6 +133,8 @@ def test_every_text_file_flag_reads_through_the_one_reader(argv, file, pattern, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("charlm: error: ") and pattern in err and path in err, err
+    flag = "--text-file" if argv[-1] == "--text" else argv[-1]  # the old spelling's new name
+    assert f"{flag} {path}" in err, err
 
 
 @pytest.mark.parametrize("argv,pattern", CASES, ids=[" ".join([a[0], *a[-2:]]) for a, _ in CASES])
