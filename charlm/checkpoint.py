@@ -31,6 +31,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,11 @@ TRAINER_STATE = "trainer.json"
 LAST_FILES = (WEIGHTS, "variables.npz", "optimizer.npz", "states.npz", TRAINER_STATE)
 
 
+def resume_command(folder) -> str:
+    """The command that continues the run in `folder` (every hint that says how to resume)."""
+    return f"charlm train --resume {folder}"
+
+
 def library_versions() -> dict:
     """Versions for config.json. A library not imported yet is read from its installed metadata,
     not imported: importing TensorFlow on JAX (or JAX on TensorFlow) costs seconds."""
@@ -76,12 +82,15 @@ def library_versions() -> dict:
     return versions
 
 
-def read_config(folder: Path) -> dict:
+def read_config(folder: Path, verify: bool = True) -> dict:
+    """DIR/config.json, after checking it and tokenizer/ against DIR/manifest.json (`verify`;
+    charlm doctor checks the manifest itself, to report every bad file)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"checkpoint folder {folder} does not exist; pass the --out folder of a "
                         "training run")
-    integrity.verify(folder)  # config.json and tokenizer/ against DIR/manifest.json
+    if verify:
+        integrity.verify(folder)
     try:
         return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -230,23 +239,54 @@ def load_last(folder: Path, model, optimizer) -> tuple[list, dict]:
     """Restore model + optimizer variables; return (carried states, trainer state)."""
     last = readable_dir(Path(folder) / LAST)
     integrity.verify(last)
+    state = read_training_state(last, model, optimizer)
+    for group, arrays in ((model.variables, state.variables),
+                          (optimizer.variables, state.optimizer)):
+        for variable, value in zip(group, arrays):
+            variable.assign(value)
+    return state.states, state.trainer
+
+
+@dataclass
+class TrainingState:
+    """What last/ holds besides the weights file, read and checked against the model."""
+
+    variables: list  # one array per model variable, in model.variables order
+    optimizer: list  # one per optimizer variable
+    states: list  # the recurrent state carried into the next window
+    trainer: dict  # trainer.json
+
+
+def read_training_state(last: Path, model, optimizer=None) -> TrainingState:
+    """Read last/ (the folder itself, not the run) and check every file --resume needs is there
+    and that the arrays fit `model` (and `optimizer`, when given); assigns nothing. A missing or
+    unreadable file, or an array of the wrong shape, is one UserError (load_last and charlm
+    doctor both check with this)."""
+    last = Path(last)
+    # model.weights.h5 is for other tools: variables.npz holds every variable
+    missing = [name for name in LAST_FILES if name != WEIGHTS and not (last / name).is_file()]
+    if missing:
+        raise UserError(f"{last.parent} has no complete training state to resume "
+                        f"({', '.join(missing)} missing); train it again or resume another folder")
     try:
-        trainer_state = json.loads((last / TRAINER_STATE).read_text(encoding="utf-8"))
-        for group, arrays in ((model.variables, load_arrays(last / "variables.npz")),
-                              (optimizer.variables, load_arrays(last / "optimizer.npz"))):
-            if len(group) != len(arrays):
-                raise ValueError(f"{len(arrays)} saved arrays for {len(group)} variables")
-            for variable, value in zip(group, arrays):
-                if tuple(variable.shape) != value.shape:
-                    raise ValueError(f"shape {value.shape} does not fit {variable.path}")
-                variable.assign(value)
-        states = load_arrays(last / "states.npz")
-    except FileNotFoundError as e:
-        raise UserError(f"{folder} has no complete training state to resume ({Path(e.filename).name}"
-                        " missing); train it again or resume another folder")
-    except (ValueError, OSError, KeyError, json.JSONDecodeError) as e:
+        state = TrainingState(load_arrays(last / "variables.npz"),
+                              load_arrays(last / "optimizer.npz"),
+                              load_arrays(last / "states.npz"),
+                              json.loads((last / TRAINER_STATE).read_text(encoding="utf-8")))
+        _check_fit(model.variables, state.variables, "variables.npz")
+        if optimizer is not None:
+            _check_fit(optimizer.variables, state.optimizer, "optimizer.npz")
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise UserError(f"the training state in {last} is corrupt ({e}); it cannot be resumed")
-    return states, trainer_state
+    return state
+
+
+def _check_fit(variables, arrays, name: str) -> None:
+    if len(variables) != len(arrays):
+        raise ValueError(f"{name} has {len(arrays)} saved arrays for {len(variables)} variables")
+    for variable, value in zip(variables, arrays):
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(f"{name}: shape {value.shape} does not fit {variable.path}")
 
 
 # --- loading a trained model -----------------------------------------------------------------
@@ -264,11 +304,23 @@ def load(path, which: str = BEST) -> Checkpoint:
     """A training run's folder (weights from best/, or last/ with which="last") or a folder written
     by `charlm export` (its model.keras) → model, tokenizer and config. The model is always
     charlm's own build (the CPU LSTM kernel where it applies), whatever wrote the folder."""
+    path = Path(path)
+    config = read_config(path)
+    model, tokenizer, _ = build_described(path, config)
+    if is_export(path):  # read_config checked all its files: an export has one manifest
+        load_exported_weights(model, path / EXPORT_MODEL)
+    else:
+        load_weights(model, weights_path(path, which))
+    return Checkpoint(model, tokenizer, config, path)
+
+
+def build_described(path: Path, config: dict) -> tuple:
+    """The model config.json describes, built with fresh weights, and path/tokenizer, checked to
+    fit each other → (model, tokenizer, model spec). (load and charlm doctor both use it.)"""
     from charlm.data.tokenizers import load_tokenizer
     from charlm.model.model import build_model, spec_from_saved
 
     path = Path(path)
-    config = read_config(path)
     try:
         spec = spec_from_saved(config["model"])
     except (KeyError, TypeError):
@@ -281,11 +333,7 @@ def load(path, which: str = BEST) -> Checkpoint:
         model = build_model(**spec)
     except (TypeError, ValueError, KeyError) as e:
         raise UserError(f"{path}/{CONFIG} describes an invalid model ({e})")
-    if is_export(path):  # read_config checked all its files: an export has one manifest
-        load_exported_weights(model, path / EXPORT_MODEL)
-    else:
-        load_weights(model, weights_path(path, which))
-    return Checkpoint(model, tokenizer, config, path)
+    return model, tokenizer, spec
 
 
 def load_exported_weights(model, path: Path) -> None:

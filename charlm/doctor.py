@@ -41,7 +41,22 @@ def examine(folder) -> dict:
         return report
     export = ckpt.is_export(folder)
     report["kind"] = "export" if export else "run"
+    _check_activity(found, folder)
+    described, model = _check_description(found, folder, export)
+    if model is None:
+        return report
+    if export:
+        report["can_generate"] = described and _check_export(found, folder, model)
+        return report
+    best, last = (_check_saved(found, folder, unit, model) for unit in (ckpt.BEST, ckpt.LAST))
+    report["can_generate"] = described and bool(best or last)
+    report["can_resume"] = described and bool(last)
+    _advise(found, folder, best, last)
+    return report
 
+
+def _check_activity(found: list, folder: Path) -> None:
+    """A trainer holding the folder now, and what interrupted writes left behind."""
     if FolderLock(folder).is_held_elsewhere():
         found.append(Finding("note", f"being trained now (pid {FolderLock(folder).holder()}); "
                              "checkpoints may change while this runs"))
@@ -49,69 +64,59 @@ def examine(folder) -> dict:
              for p in leftovers(folder / unit)]
     for path in stale:
         found.append(Finding("note", f"{path} was left by an interrupted write",
-                             f"harmless: the next charlm train --resume {folder} removes it "
+                             f"harmless: the next {ckpt.resume_command(folder)} removes it "
                              "(or delete it)"))
 
-    # --- the description: config.json, tokenizer/ (one manifest) -----------------------------
+
+def _check_description(found: list, folder: Path, export: bool) -> tuple:
+    """config.json and tokenizer/ (one manifest) → (manifest intact, the described model or None
+    when nothing can load), with the same checks as checkpoint.load."""
     described = _check_unit(found, folder, "config.json and tokenizer/" if not export else
                             "the export's files",
                             "restore the damaged file from a backup or from an export of this "
                             "run; without a good config.json and tokenizer nothing can load")
     try:
-        config = json.loads((folder / ckpt.CONFIG).read_text(encoding="utf-8"))
-        from charlm.model.model import build_model, spec_from_saved
-
-        spec = spec_from_saved(config["model"])
-        from charlm.data.tokenizers import load_tokenizer
-
-        tokenizer = load_tokenizer(folder / ckpt.TOKENIZER)
-        if tokenizer.vocab_size != spec.get("vocab_size"):
-            raise UserError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model "
-                            f"{spec.get('vocab_size')}")
-        model = build_model(**spec)
-        found.append(Finding("ok", f"config.json: {spec['cell']} {spec['layers']}×"
-                             f"{spec['units']}, {tokenizer.kind} tokenizer with "
-                             f"{tokenizer.vocab_size} tokens"))
+        config = ckpt.read_config(folder, verify=False)  # _check_unit reported the manifest
+        model, tokenizer, spec = ckpt.build_described(folder, config)
     except Exception as e:  # any way the description can be unreadable
         found.append(Finding("problem", f"config.json or tokenizer/ cannot be read "
                              f"({_first_line(e)})", "restore them from a backup; nothing can "
                              "load without them"))
-        return report
+        return described, None
+    found.append(Finding("ok", f"config.json: {spec['cell']} {spec['layers']}×"
+                         f"{spec['units']}, {tokenizer.kind} tokenizer with "
+                         f"{tokenizer.vocab_size} tokens"))
+    return described, model
 
-    if export:
-        try:
-            ckpt.load_exported_weights(model, folder / ckpt.EXPORT_MODEL)
-            found.append(Finding("ok", f"{ckpt.EXPORT_MODEL} loads (Keras safe mode)"))
-            report["can_generate"] = described
-        except UserError as e:
-            found.append(Finding("problem", str(e), "export the checkpoint again"))
-        return report
 
-    # --- best/ and last/ ------------------------------------------------------------------------
-    units = {}
-    for unit in (ckpt.BEST, ckpt.LAST):
-        path = readable_dir(folder / unit)
-        if not (path / ckpt.WEIGHTS).is_file():
-            units[unit] = None
-            found.append(Finding("note", f"{unit}/ has no weights yet"))
-            continue
-        ok = _check_unit(found, path, f"{unit}/", "")
-        if ok:
-            try:
-                ckpt.load_weights(model, path / ckpt.WEIGHTS)
-                if unit == ckpt.LAST:
-                    _check_training_state(path, model)
-            except (UserError, ValueError, OSError, KeyError) as e:
-                found.append(Finding("problem", f"{unit}/ cannot be loaded ({_first_line(e)})"))
-                ok = False
-        if ok:
-            found.append(Finding("ok", f"{unit}/ loads{_describe(path, unit)}"))
-        units[unit] = ok
-    best, last = units[ckpt.BEST], units[ckpt.LAST]
-    report["can_generate"] = described and bool(best or last)
-    report["can_resume"] = described and bool(last)
-    _advise(found, folder, best, last)
-    return report
+def _check_export(found: list, folder: Path, model) -> bool:
+    try:
+        ckpt.load_exported_weights(model, folder / ckpt.EXPORT_MODEL)
+    except UserError as e:
+        found.append(Finding("problem", str(e), "export the checkpoint again"))
+        return False
+    found.append(Finding("ok", f"{ckpt.EXPORT_MODEL} loads (Keras safe mode)"))
+    return True
+
+
+def _check_saved(found: list, folder: Path, unit: str, model):
+    """best/ or last/ → None (no weights yet), False (damaged) or True (loads; for last/, with
+    everything --resume needs)."""
+    path = readable_dir(folder / unit)
+    if not (path / ckpt.WEIGHTS).is_file():
+        found.append(Finding("note", f"{unit}/ has no weights yet"))
+        return None
+    if not _check_unit(found, path, f"{unit}/", ""):
+        return False
+    try:
+        ckpt.load_weights(model, path / ckpt.WEIGHTS)
+        if unit == ckpt.LAST:
+            ckpt.read_training_state(path, model)
+    except UserError as e:
+        found.append(Finding("problem", f"{unit}/ cannot be loaded ({_first_line(e)})"))
+        return False
+    found.append(Finding("ok", f"{unit}/ loads{_describe(path, unit)}"))
+    return True
 
 
 def _check_unit(found: list, path: Path, name: str, fix: str) -> bool:
@@ -129,20 +134,6 @@ def _check_unit(found: list, path: Path, name: str, fix: str) -> bool:
     return not bad
 
 
-def _check_training_state(last: Path, model) -> None:
-    """last/ has everything --resume needs, and its arrays fit the model."""
-    missing = [n for n in ckpt.LAST_FILES if not (last / n).is_file()]
-    if missing:
-        raise UserError(f"missing {', '.join(missing)}")
-    json.loads((last / ckpt.TRAINER_STATE).read_text(encoding="utf-8"))
-    arrays = ckpt.load_arrays(last / "variables.npz")
-    if len(arrays) != len(model.variables) or any(
-            tuple(v.shape) != a.shape for v, a in zip(model.variables, arrays)):
-        raise UserError("variables.npz does not fit the model in config.json")
-    for name in ("optimizer.npz", "states.npz"):
-        ckpt.load_arrays(last / name)
-
-
 def _describe(path: Path, unit: str) -> str:
     try:
         if unit == ckpt.LAST:
@@ -158,7 +149,7 @@ def _advise(found: list, folder: Path, best, last) -> None:
     if best is False and last:
         found.append(Finding("problem", "best/ is damaged; last/ is fine",
                              f"remove best/ (rm -r {folder}/best): generate, eval and probe then "
-                             f"read last/, and charlm train --resume {folder} writes a new best/ "
+                             f"read last/, and {ckpt.resume_command(folder)} writes a new best/ "
                              "at its next validation"))
     elif last is False and best:
         found.append(Finding("problem", "last/ is damaged; best/ is fine",

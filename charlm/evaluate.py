@@ -45,8 +45,9 @@ class NllStep:
         return self._fn(x, y, weight.astype(np.float32), states)
 
 
-def prime_token(tokenizer) -> int | None:
-    return tokenizer.token_id("\n")
+def prime_token(tokenizer) -> int:
+    """The id read before the text: `tokenizer.prime_id()` (kept for callers of this name)."""
+    return tokenizer.prime_id()
 
 
 def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
@@ -82,7 +83,7 @@ def evaluate_text(model, tokenizer, text: str, streams: int = 1, chunk_len: int 
                   progress=None) -> dict:
     """bpc of `text`; characters outside the vocabulary are mapped to <unk> and reported."""
     ids = tokenizer.encode(text, unknown="replace")
-    result = evaluate_ids(model, ids, prime_token(tokenizer), streams, chunk_len,
+    result = evaluate_ids(model, ids, tokenizer.prime_id(), streams, chunk_len,
                           progress=progress)
     return summarize(result["nats"], len(text), extra={
         "tokens": result["tokens"], "unknown_chars": tokenizer.count_unknown(text),

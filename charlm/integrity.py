@@ -18,11 +18,17 @@ from charlm.fileio import atomic_write_json
 MANIFEST = "manifest.json"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def hash_file(digest, path: Path) -> None:
+    """Feed the file's bytes to `digest` (a hashlib object) 1 MB at a time: memory stays flat
+    for a corpus of any size."""
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    hash_file(digest, path)
     return digest.hexdigest()
 
 

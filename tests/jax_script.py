@@ -83,7 +83,7 @@ def use(run: Path, work: Path, text: str) -> dict:
     text_file.write_text(text, encoding="utf-8")
     lines_file.write_text("".join(line + "\n" for line in SCORE_LINES), encoding="utf-8")
     pairs_file.write_text("".join(json.dumps(p) + "\n" for p in PAIRS), encoding="utf-8")
-    evaluated = cli("eval", "--checkpoint", run, "--text", text_file, "--json")
+    evaluated = cli("eval", "--checkpoint", run, "--text-file", text_file, "--json")
     greedy = cli("generate", "--checkpoint", run, "--prompt", PROMPT, "--length", LENGTH,
                  "--temperature", 0, "--num-samples", 2, "--json")
     scored = cli("score", "--checkpoint", run, "--text-file", lines_file, "--json")

@@ -45,8 +45,8 @@ def test_load_generates_evaluates_and_scores_like_the_cli(api_run, capsys):
 
     result = lm.eval(TINY_TEXT[:500])
     (corpus.parent / "part.txt").write_text(TINY_TEXT[:500], encoding="utf-8")
-    assert main(["eval", "--checkpoint", str(out), "--text", str(corpus.parent / "part.txt"),
-                 "--json"]) == 0
+    assert main(["eval", "--checkpoint", str(out), "--text-file",
+                 str(corpus.parent / "part.txt"), "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert result["chars"] == 500 and np.isclose(result["bpc"], cli["bpc"], rtol=1e-6)
 

@@ -19,5 +19,13 @@ def test_import_sets_the_threads_unless_the_user_did(monkeypatch):
     assert backend.os.environ["TF_NUM_INTRAOP_THREADS"] == "5"
 
 
-def test_cpu_count_is_the_cores_this_process_may_use():
-    assert 1 <= backend.cpu_count() <= (backend.os.cpu_count() or 1)
+def test_cpu_count_is_the_cores_this_process_may_use(monkeypatch):
+    # pinned to cores 0 and 3 of 16 (taskset, a container's cpuset): 2, not the machine's 16
+    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 16)
+    assert backend.cpu_count() == 2
+    # no affinity call (macOS, Windows): every core the OS reports, at least one
+    monkeypatch.delattr(backend.os, "sched_getaffinity", raising=False)
+    assert backend.cpu_count() == 16
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: None)
+    assert backend.cpu_count() == 1

@@ -176,3 +176,53 @@ def test_doctor_on_a_damaged_best_gives_a_recovery_that_works(trained_checkpoint
     shutil.rmtree(folder / "best")  # follow the advice: everything works again
     assert _doctor(capsys, folder)[0] == 0
     assert checkpoint.load(folder).model is not None
+
+
+def _without_manifests(folder):
+    """A folder as an older charlm wrote it: damage past the manifests reaches the checks that
+    charlm doctor shares with checkpoint.load and load_last."""
+    for path in folder.rglob(integrity.MANIFEST):
+        path.unlink()
+
+
+def _wrong_shapes(path):
+    arrays = checkpoint.load_arrays(path)
+    np.savez(path, **{f"v{i:04d}": np.zeros(a.shape[:-1] + (a.shape[-1] + 1,) if a.ndim else 1)
+                      for i, a in enumerate(arrays)})
+
+
+# damage → (the problem doctor reports, can generate, can resume, what load/resume say)
+DAMAGE = [
+    (lambda f: (f / "last" / "optimizer.npz").unlink(),
+     "last/ cannot be loaded", True, False, "optimizer.npz missing"),
+    (lambda f: _wrong_shapes(f / "last" / "variables.npz"),
+     "last/ cannot be loaded", True, False, "does not fit"),
+    (lambda f: (f / "last" / "trainer.json").write_text("{"),
+     "last/ cannot be loaded", True, False, "is corrupt"),
+    (lambda f: (f / "config.json").write_text(json.dumps(
+        {**json.loads((f / "config.json").read_text()), "model": None})),
+     "config.json or tokenizer/ cannot be read", False, False, "has no model section"),
+    (lambda f: (f / "tokenizer" / "vocab.json").write_text('{"kind": "char", "chars": ["a"]}'),
+     "config.json or tokenizer/ cannot be read", False, False, "the checkpoint is inconsistent"),
+]
+
+
+@pytest.mark.parametrize("damage,problem,generate,resume,message", DAMAGE,
+                         ids=["no-optimizer", "wrong-shapes", "bad-trainer-json", "no-model",
+                              "vocab-mismatch"])
+def test_doctor_finds_what_load_and_resume_refuse(trained_checkpoint, tmp_path, capsys, damage,
+                                                  problem, generate, resume, message):
+    folder = _copy(trained_checkpoint, tmp_path)
+    _without_manifests(folder)
+    damage(folder)
+    code, report = _doctor(capsys, folder)
+    problems = [f["what"] for f in report["findings"] if f["status"] == "problem"]
+    assert code == 1 and any(p.startswith(problem) and message in p for p in problems), problems
+    assert (report["can_generate"], report["can_resume"]) == (generate, resume)
+    # the same check refuses the same folder where a user meets it
+    with pytest.raises(UserError, match=message):
+        if generate:
+            model = checkpoint.load(folder).model
+            checkpoint.read_training_state(folder / "last", model)
+        else:
+            checkpoint.load(folder)

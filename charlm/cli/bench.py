@@ -32,9 +32,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     path = benchmarks_dir() / f"bench_{args.name}.py"
-    if not path.is_file():
-        raise UserError(f"{path} is missing: the benchmarks ship with the source, not the wheel; "
-                        "run `charlm bench` from a clone of the repository")
+    if not path.is_file():  # an installed wheel: benchmarks/ is not in it
+        raise UserError(f"charlm bench needs a source checkout: the benchmarks ({path.parent.name}"
+                        f"/{path.name}, with the PyTorch baseline) ship with the repository, not "
+                        "the installed package; clone the charlm repository, pip install -e . "
+                        "in it, and run charlm bench there")
     spec = importlib.util.spec_from_file_location(f"charlm_bench_{args.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

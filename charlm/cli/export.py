@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from charlm.cli.common import add_checkpoint_flags
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write a .keras model and a SavedModel that generates")
-    p.add_argument("--checkpoint", required=True)
+    add_checkpoint_flags(p)
     p.add_argument("--out", required=True, help="new folder to write (must not exist)")
-    p.add_argument("--which", choices=("best", "last"), default="best")
 
 
 def run(args) -> int:

@@ -17,14 +17,16 @@ import sys
 import warnings
 
 from charlm import defaults
+from charlm.cli.common import add_checkpoint_flags, add_text_file_flag, add_unknown_flag
 from charlm.errors import UserError
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="generate text from a prompt (also: python generate.py)")
-    p.add_argument("--checkpoint", required=True,
-                   help="a training run folder or a folder written by charlm export")
+    add_checkpoint_flags(p)
     p.add_argument("--prompt", default="", help="text to continue (default: a line break)")
+    add_text_file_flag(p, "read the prompt from this file instead of --prompt",
+                       flag="--prompt-file")
     p.add_argument("--length", type=int, default=defaults.LENGTH,
                    help=f"characters to generate ({defaults.LENGTH})")
     p.add_argument("--temperature", type=float, default=defaults.TEMPERATURE,
@@ -38,13 +40,10 @@ def add_parser(sub) -> None:
                    help="random seed in [0, 2^32); same seed, same text (default: random)")
     p.add_argument("--num-samples", type=int, default=1,
                    help="continuations generated in parallel, one batch (1)")
-    p.add_argument("--unknown", choices=("error", "replace"), default="error",
-                   help="prompt characters outside the vocabulary: error (default) or replace "
-                        "them with <unk>, with a warning")
+    add_unknown_flag(p, "prompt characters")
     p.add_argument("--novelty", action="store_true",
                    help="report the share of generated 20-character substrings that occur "
                         "verbatim in the training corpus (memorisation check)")
-    p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--json", action="store_true", help="one JSON object per sample, no streaming")
 
 
@@ -54,6 +53,12 @@ def run(args) -> int:
     from charlm.generate.samplers import make_sampler
 
     sampler = make_sampler(args.temperature, args.top_k, args.top_p)  # flag errors first
+    if args.prompt_file is not None:
+        if args.prompt:
+            raise UserError("pass --prompt TEXT or --prompt-file FILE, not both")
+        from charlm.data.corpus import read_text_file
+
+        args.prompt = read_text_file(args.prompt_file, "--prompt-file")
     if args.length < 0:
         raise UserError(f"--length must be 0 or more, not {args.length}")
     if args.num_samples < 1:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from charlm.cli.common import add_checkpoint_flags, add_text_file_flag, add_unknown_flag
 from charlm.errors import UserError
 
 ACTIONS = ("view", "saturation", "number-units")
@@ -33,11 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("action", nargs="?", choices=ACTIONS, default="view",
                    help="view (default): the page, heatmaps, --json, --h5 | saturation | "
                         "number-units")
-    p.add_argument("--checkpoint", metavar="DIR", required=True,
-                   help="a training run folder or a folder written by charlm export")
-    p.add_argument("--which", choices=("best", "last"), default="best")
-    p.add_argument("--text", help="the text to read (view, saturation)")
-    p.add_argument("--text-file", metavar="FILE", help="read the text from a UTF-8 file")
+    add_checkpoint_flags(p)
+    p.add_argument("--text", help="the text to read, as a string (view, saturation)")
+    add_text_file_flag(p, "view, saturation: the text read from a file instead")
     p.add_argument("--out", metavar="PATH",
                    help="view: the page, FILE.html (default DIR/inspect/view.html; the PNG "
                         "heatmaps go beside it); saturation, number-units: a folder (default "
@@ -48,9 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--h5", metavar="FILE.h5",
                    help="view: also write the values as LSTMVis reads them (FILE.h5, FILE.dict, "
                         "FILE.lstm.yml)")
-    p.add_argument("--unknown", choices=("error", "replace"), default="error",
-                   help="view: characters outside the vocabulary: error (default) or replace "
-                        "them with <unk>")
+    add_unknown_flag(p, "view: characters")
     p.add_argument("--data", nargs="+", metavar="PAIRS.jsonl",
                    help="number-units: pair files (default: the shipped suite "
                         "corpora/agreement/)")
@@ -88,21 +85,11 @@ def read_text(args) -> str:
     """--text or --text-file (exactly one) → the text."""
     if (args.text is None) == (args.text_file is None):
         raise UserError("pass exactly one of --text TEXT or --text-file FILE")
-    if args.text is not None:
-        text = args.text
-    else:
-        path = Path(args.text_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"--text-file {path} does not exist")
-        except IsADirectoryError:
-            raise UserError(f"--text-file {path} is a folder; pass a text file")
-        except UnicodeDecodeError as e:
-            raise UserError(f"--text-file {path} is not UTF-8 text ({e.reason} at byte "
-                            f"{e.start}); convert it to UTF-8")
-        except OSError as e:
-            raise UserError(f"cannot read --text-file {path} ({e.strerror or e})")
+    if args.text_file is not None:
+        from charlm.data.corpus import read_text_file
+
+        return read_text_file(args.text_file, "--text-file")
+    text = args.text
     if not text:
         raise UserError("the text is empty; give at least one character")
     return text

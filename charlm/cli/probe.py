@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from charlm.cli.common import add_scorer_flags, load_scorer, progress_bar
+from charlm.cli.common import add_scorer_flags, add_unknown_flag, load_scorer, progress_bar
 
 
 def add_parser(sub) -> None:
@@ -25,8 +25,7 @@ def add_parser(sub) -> None:
                         "whole sentences for all | prefix: BLiMP's one/two-prefix fields")
     p.add_argument("--lowercase", default="auto",
                    help="auto (lower-case when the vocabulary has no capitals) | yes | no")
-    p.add_argument("--unknown", default="error",
-                   help="characters outside the vocabulary: error (default) | replace | skip")
+    add_unknown_flag(p, "pairs with characters", skip=True)
     p.add_argument("--out", metavar="DIR",
                    help="where probe.json/.md/.png (a suite: suite.json/.tsv/.png, "
                         "suite-regions.json) go (default: DIR/probe-<data> in the "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from charlm.errors import UserError
-from charlm.integrity import file_sha256
+from charlm.integrity import file_sha256, hash_file
 
 # The shipped data: the repository's top-level corpora/, which is the package `charlm.corpora`
 # (a link in the source tree, real files in the wheel), so an installed charlm finds it too;
@@ -108,10 +108,36 @@ class Corpus:
         for path in self.paths:
             if len(self.paths) > 1:
                 h.update(path.name.encode() + b"\0")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            hash_file(h, path)
         return h.hexdigest()
+
+
+def read_text_file(path, flag: str) -> str:
+    """The one reader of a text file a user names with `flag` (--text-file, --data, ...): UTF-8,
+    gzip when it ends in .gz. Each way it can fail is a one-line UserError naming the flag, the
+    file and the fix: missing, a folder or a device, unreadable, binary, not UTF-8, empty."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{flag} {path} does not exist; pass an existing UTF-8 text file")
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; pass a text file")
+    if not path.is_file():  # a FIFO, a device, a socket: reading may never end
+        raise UserError(f"{flag} {path} is not a regular file; save the text to a file first")
+    try:
+        with _open_bytes(path) as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # permissions, a broken .gz (BadGzipFile is an OSError)
+        raise UserError(f"cannot read {flag} {path} ({getattr(e, 'strerror', None) or e}); "
+                        "check that it is a readable file")
+    if b"\x00" in raw[:8192]:
+        raise UserError(f"{flag} {_binary(path)}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{flag} {_not_utf8(path, e.start)}")
+    if not text:
+        raise UserError(f"{flag} {path} is empty; pass a file with some text in it")
+    return text
 
 
 def _binary(path: Path) -> UserError:

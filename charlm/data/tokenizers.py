@@ -28,6 +28,19 @@ from charlm.errors import UserError
 from charlm.fileio import atomic_write
 
 UNK = "<unk>"
+# What to do with characters outside the vocabulary: raise the one-line error listing them, or
+# read them as <unk>. Every command with --unknown offers these (probe adds "skip").
+UNKNOWN_POLICIES = ("error", "replace")
+UNK_ID = 0  # both kinds: CharTokenizer puts <unk> first, sentencepiece is built with unk_id=0
+PRIME = "\n"  # every reading starts as if the text followed a line break (see prime_id)
+
+
+def prime_id(tokenizer) -> int:
+    """The id a model reads before any text (eval, score, probe, generate, export, inspect):
+    the line break, so the first character is predicted as the start of a line; <unk> when the
+    vocabulary has no line break (a corpus of one line)."""
+    found = tokenizer.token_id(PRIME)
+    return UNK_ID if found is None else found
 
 
 def unknown_characters_error(chars, fix: str, where: dict | None = None) -> UserError:
@@ -39,6 +52,12 @@ def unknown_characters_error(chars, fix: str, where: dict | None = None) -> User
     more = " …" if len(chars) > limit else ""
     return UserError(f"{len(chars)} character(s) not in the model's vocabulary: "
                      f"{(', ' if where else ' ').join(shown)}{more}; {fix}")
+
+
+def check_unknown_policy(unknown: str, allowed: tuple = UNKNOWN_POLICIES) -> None:
+    if unknown not in allowed:
+        raise UserError(f"--unknown must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                        f"not {unknown!r}")
 
 
 def ids_dtype(vocab_size: int):
@@ -73,6 +92,9 @@ class CharTokenizer:
             seen.update(np.unique(_codepoints(chunk)).tolist())
         return cls([chr(p) for p in sorted(seen)])
 
+    def prime_id(self) -> int:
+        return prime_id(self)
+
     def token_id(self, char: str) -> int | None:
         p = ord(char)
         i = int(self._lut[p]) if p < len(self._lut) else -1
@@ -93,7 +115,7 @@ class CharTokenizer:
                 raise unknown_characters_error(
                     sorted(self.unknown_characters(text)),
                     "remove them or pass --unknown replace to map them to <unk>")
-            ids[missing] = 0
+            ids[missing] = UNK_ID
         return ids
 
     def count_unknown(self, text: str) -> int:
@@ -146,7 +168,7 @@ class SentencePieceTokenizer:
                 model_type=kind, normalization_rule_name="identity",
                 remove_extra_whitespaces=False, add_dummy_prefix=False, byte_fallback=True,
                 user_defined_symbols=["\n"], character_coverage=1.0, max_sentence_length=1 << 20,
-                unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2, num_threads=2,
+                unk_id=UNK_ID, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2, num_threads=2,
                 hard_vocab_limit=False)
         except RuntimeError as e:
             reason = str(e).splitlines()[0].split("] ")[-1]
@@ -154,6 +176,9 @@ class SentencePieceTokenizer:
                             f"({reason}); byte fallback needs 256 pieces plus one per distinct "
                             "character: raise --vocab-size, or give it more text")
         return cls(proto.getvalue(), kind)
+
+    def prime_id(self) -> int:
+        return prime_id(self)
 
     def token_id(self, char: str) -> int | None:
         i = self.sp.piece_to_id(char)

@@ -115,7 +115,7 @@ def serving_module(model, tokenizer):
 
     decoder = Decoder(model)
     chunk = decoder.chunk_size
-    newline = tokenizer.token_id("\n") or 0
+    prime = tokenizer.prime_id()  # read before an empty prompt
     module = tf.Module()
     # Only the tf.Variables the graph reads are tracked, not the Keras model: saving a tracked
     # model would also trace its own call with unknown shapes, which generation never needs.
@@ -141,7 +141,7 @@ def serving_module(model, tokenizer):
     def generate(prompt, length, seed, num_samples, temperature, top_k, top_p):
         ids = module.table.lookup(tf.strings.unicode_decode(prompt, "UTF-8", errors="replace"))
         unknown = tf.reduce_sum(tf.cast(tf.equal(ids, 0), tf.int32))
-        ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: tf.constant([newline], tf.int32))
+        ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: tf.constant([prime], tf.int32))
         logits, states = decoder.read_prompt(ids[None, :], zeros)  # [1, V], [1, H] each
         logits = tf.repeat(logits, num_samples, axis=0)  # the same prompt for every row
         states = [tf.repeat(s, num_samples, axis=0) for s in states]

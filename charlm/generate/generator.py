@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from charlm import defaults
+from charlm.data.tokenizers import check_unknown_policy
 from charlm.errors import UserError
 from charlm.generate.decoding import Decoder, decoder_for
 from charlm.generate.samplers import MAX_SEED, Sampler, make_sampler, row_keys
-
-UNKNOWN_POLICIES = ("error", "replace")
 
 
 def encode_prompt(tokenizer, prompt: str, unknown: str = "error") -> tuple[np.ndarray, int]:
@@ -33,10 +32,9 @@ def encode_prompt(tokenizer, prompt: str, unknown: str = "error") -> tuple[np.nd
     unknown="error" raises the tokenizer's one-line UserError listing the characters;
     "replace" maps them to <unk> and returns how many there were (the caller warns).
     """
-    if unknown not in UNKNOWN_POLICIES:
-        raise UserError(f"--unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+    check_unknown_policy(unknown)
     if not prompt:  # as if the text followed a line break (<unk> if the corpus had none)
-        return np.array([tokenizer.token_id("\n") or 0], np.int32), 0
+        return np.array([tokenizer.prime_id()], np.int32), 0
     ids = tokenizer.encode(prompt, unknown=unknown)
     return np.asarray(ids, np.int32), tokenizer.count_unknown(prompt) if unknown == "replace" else 0
 

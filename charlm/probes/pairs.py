@@ -31,8 +31,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm.data.corpus import SHIPPED_DIR
-from charlm.data.tokenizers import unknown_characters_error
+from charlm.data.corpus import SHIPPED_DIR, read_text_file
+from charlm.data.tokenizers import (UNKNOWN_POLICIES, check_unknown_policy,
+                                     unknown_characters_error)
 from charlm.errors import UserError
 
 FORMATS = ("auto", "blimp", "pairs")
@@ -79,14 +80,9 @@ def default_suite(heldout: bool = True, known_words: bool = True) -> list[Path]:
 def read_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) for every non-blank line; malformed lines are a line-numbered error."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"pairs file {path} does not exist; pass existing .jsonl files to --data")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path} is not UTF-8 text (bad byte at offset {e.start})")
-    except IsADirectoryError:
+    if path.is_dir():
         raise UserError(f"{path} is a folder; pass the .jsonl files in it (e.g. {path}/*.jsonl)")
+    text = read_text_file(path, "--data")
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -267,8 +263,7 @@ def unknown_chars(pairs: list[Pair], has_char) -> tuple[list[bool], dict[str, st
 
 def score_pairs(scorer, pairs: list[Pair], unknown: str = "error", progress=None) -> list[dict]:
     """{logprob_good, logprob_bad, correct} per pair, in order; None values for skipped pairs."""
-    if unknown not in ("error", "replace", "skip"):
-        raise UserError(f"--unknown must be error, replace or skip, not {unknown!r}")
+    check_unknown_policy(unknown, UNKNOWN_POLICIES + ("skip",))
     flags, first = unknown_chars(pairs, scorer.has_char)
     if first and unknown == "error":
         raise unknown_characters_error(

@@ -56,10 +56,7 @@ class ModelScorer:
                             "at the character boundaries scoring needs")
         self.model, self.tokenizer, self.unknown = model, tokenizer, unknown
         self.batch_size = max(1, int(batch_size))
-        self.prime = tokenizer.token_id("\n")
-        if self.prime is None:
-            raise UserError("the checkpoint's vocabulary has no line break, so a sentence cannot "
-                            "be read as a line of its own; train on text with line breaks")
+        self.prime = tokenizer.prime_id()
         self._fn = _compile(model)
 
     def has_char(self, char: str) -> bool:
@@ -150,9 +147,7 @@ class PrefixScorer:
 
     def __init__(self, model, tokenizer, pairs: list, batch_size: int = 256):
         self.model, self.batch_size = model, max(1, int(batch_size))
-        prime = tokenizer.token_id("\n")
-        if prime is None:
-            raise ValueError("the vocabulary has no line break, which scoring reads first")
+        prime = tokenizer.prime_id()
         index: dict = {}
         self.contexts = []  # unique "\n" + context, as ids
         self.requests = []  # per pair: [(context index, target ids)] for good, then bad

@@ -71,9 +71,12 @@ CASES = [
     (["generate", "--checkpoint", "{ckpt}", "--num-samples", "0"],
      "--num-samples must be at least 1"),
     (["generate", "--checkpoint", "{new}"], "does not exist"),
-    (["eval", "--checkpoint", "{ckpt}", "--text", "{tiny}", "--streams", "0"],
+    (["eval", "--checkpoint", "{ckpt}", "--text-file", "{tiny}", "--streams", "0"],
      "--streams must be at least 1"),
-    (["eval", "--checkpoint", "{ckpt}", "--text", "{files}/binary.txt"], "looks like a binary"),
+    (["eval", "--checkpoint", "{ckpt}", "--text-file", "{files}/binary.txt"],
+     "looks like a binary"),
+    (["score", "--checkpoint", "{ckpt}", "--text-file", "{files}/latin1.txt"],
+     "is not UTF-8 text"),
     # probe items and texts with characters the model lacks
     (["probe", "--checkpoint", "{ckpt}", "--data", "{files}/pairs_new_chars.jsonl"],
      "not in the model's vocabulary"),
@@ -108,8 +111,30 @@ def _fingerprint(folder):
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-def test_the_table_covers_at_least_30_kinds():
-    assert len(CASES) >= 30
+# Every flag that names a user's text file goes through the one reader: the same file, the same
+# one-line error, naming the flag it came in by.
+READERS = [["eval", "--checkpoint", "{ckpt}", "--text-file"],
+           ["eval", "--checkpoint", "{ckpt}", "--text"],  # the old spelling
+           ["score", "--checkpoint", "{ckpt}", "--text-file"],
+           ["inspect", "--checkpoint", "{ckpt}", "--text-file"],
+           ["generate", "--checkpoint", "{ckpt}", "--prompt-file"],
+           ["probe", "--checkpoint", "{ckpt}", "--data"]]
+
+
+@pytest.mark.parametrize("file,pattern", [
+    ("latin1.txt", "is not UTF-8 text (bad byte at offset 3)"),
+    ("binary.txt", "looks like a binary file"), ("empty.txt", "is empty"),
+    ("missing.txt", "does not exist"), ("fifo", "is not a regular file")])
+@pytest.mark.parametrize("argv", READERS, ids=[" ".join([a[0], a[-1]]) for a in READERS])
+def test_every_text_file_flag_reads_through_the_one_reader(argv, file, pattern, trained_checkpoint,
+                                                           files, capsys):
+    path = f"{files}/{file}"
+    code = main([a.format(ckpt=trained_checkpoint) for a in argv] + [path])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("charlm: error: ") and pattern in err and path in err, err
+    flag = "--text-file" if argv[-1] == "--text" else argv[-1]  # the old spelling's new name
+    assert f"{flag} {path}" in err, err
 
 
 @pytest.mark.parametrize("argv,pattern", CASES, ids=[" ".join([a[0], *a[-2:]]) for a, _ in CASES])

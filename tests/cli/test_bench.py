@@ -3,6 +3,11 @@ own flags. (No timing is checked: only that they run and report what they measur
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +75,19 @@ def test_bench_train_json_reports_where_each_side_ran(capsys):
     result = json.loads(out)
     assert code == 0 and result["device"] == backend.device() and result["chars_per_sec"] > 0
     assert result["torch_device"] is None and result["torch_chars_per_sec"] is None
+
+
+@pytest.mark.parametrize("name", ["train", "generate"])
+def test_bench_outside_a_checkout_says_to_clone(name, tmp_path):
+    """The package as a wheel installs it: charlm/ alone in site-packages, no benchmarks/."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "charlm", site / "charlm",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    run = subprocess.run([sys.executable, "-m", "charlm", "bench", name, "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    err = run.stderr.strip()
+    assert run.returncode == 2 and run.stdout == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("charlm: error: charlm bench needs a source checkout"), err
+    assert f"bench_{name}.py" in err and "clone the charlm repository" in err

@@ -17,6 +17,21 @@ def test_streams_prompt_and_continuation(capsys, trained_checkpoint, trained_lm)
     assert out == "The " + trained_lm.generate("The ", length=150, temperature=0.8, seed=7) + "\n"
 
 
+def test_prompt_file_is_the_prompt_read_from_a_file(capsys, trained_checkpoint, tmp_path):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("The keys\nThe ", encoding="utf-8")  # a line break inside: files allow it
+    argv = ["generate", "--checkpoint", str(trained_checkpoint), "--length", "40", "--seed", "3",
+            "--json"]
+    from_file = _run(capsys, argv + ["--prompt-file", str(prompt)])
+    from_flag = _run(capsys, argv + ["--prompt", "The keys\nThe "])
+    assert from_file[0] == 0 and from_file == from_flag
+    assert json.loads(from_file[1])["prompt"] == "The keys\nThe "
+    code, out, err = _run(capsys, argv + ["--prompt-file", str(prompt), "--prompt", "The "])
+    assert code == 2 and out == "" and "not both" in err
+    code, out, err = _run(capsys, argv + ["--prompt-file", str(tmp_path / "none.txt")])
+    assert code == 2 and out == "" and "--prompt-file" in err and "does not exist" in err
+
+
 def test_json_samples_are_reproducible_rows(capsys, trained_checkpoint, trained_lm):
     argv = ["generate", "--checkpoint", str(trained_checkpoint), "--prompt", "The ", "--length",
             "60", "--num-samples", "3", "--seed", "5", "--json", "--top-p", "0.9",

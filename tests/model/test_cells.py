@@ -245,7 +245,7 @@ def test_trained_variant_evaluates(run, tmp_path, capsys):
     cell, out = run
     part = TINY_TEXT[:600]
     (tmp_path / "part.txt").write_text(part, encoding="utf-8")
-    code, stdout, _ = run_cli(capsys, ["eval", "--checkpoint", str(out), "--text",
+    code, stdout, _ = run_cli(capsys, ["eval", "--checkpoint", str(out), "--text-file",
                                        str(tmp_path / "part.txt"), "--json"])
     assert code == 0
     lm = charlm.load(out)

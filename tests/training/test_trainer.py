@@ -167,7 +167,7 @@ def test_validation_reads_the_val_corpus(early_stopped_run, tmp_path, capsys):
     assert (info["step"], info["val_bpc"]) in _val_rows(run.folder)
     first = tmp_path / "first.txt"
     first.write_text(run.val_text[:run.config.eval_max_tokens], encoding="utf-8")
-    assert main(["eval", "--checkpoint", str(run.folder), "--text", str(first), "--json"]) == 0
+    assert main(["eval", "--checkpoint", str(run.folder), "--text-file", str(first), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["bpc"] == pytest.approx(info["val_bpc"], rel=1e-5)
     # and the text it validates on is that file, not the training corpus' tail
     tail = TINY_TEXT[int(len(TINY_TEXT) * 0.9):][:run.config.eval_max_tokens]

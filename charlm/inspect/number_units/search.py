@@ -138,7 +138,7 @@ def _classifiers(model, tokenizer, pairs, infos, seed, batch_size, progress) -> 
     reads (those with a prefix and a subject number)."""
     layers = recurrent_layers(model)
     usable = [i for i, (p, info) in enumerate(zip(pairs, infos)) if info.has_prefix and info.number]
-    prime = tokenizer.token_id("\n")
+    prime = tokenizer.prime_id()
     contexts = [np.concatenate([[prime], tokenizer.encode(pairs[i].prefix + " " if pairs[i].prefix
                                                           else "", unknown="replace")])
                 for i in usable]
