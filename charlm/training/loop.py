@@ -97,6 +97,9 @@ class Trainer:
         self.budgets = Budgets.of(config)
         self.state = TrainState()
         self.pending = []  # (loss, grad norm) of the steps since the last NaN check, as tensors
+        # The steps last checkpointed and validated (None: not yet), and why the run stops.
+        self.saved_step = self.validated_step = None
+        self.early_stop = self.stop_reason = None
         self._read_data()
         self._build_model()
 
@@ -161,6 +164,7 @@ class Trainer:
 
     # --- the run ----------------------------------------------------------------------------------
     def run(self) -> Path:
+        """Start (write the run's files, or restore last/), train, report → the run folder."""
         if self.resume:
             self.restore_last()
         elif self.chief:
@@ -180,7 +184,6 @@ class Trainer:
         self.recorder = Recorder(self.out, self.chief)
         self.saved_step = None if self.resume else self.save_last()  # step 0: now any kill resumes
         self.validated_step = self.state.step if self.resume else None
-        self.early_stop = self.stop_reason = None
         self.recorder.start_bar(self.budgets.max_steps, self.state.step, self.quiet)
         self._start_clock()
         try:
