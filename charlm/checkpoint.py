@@ -33,6 +33,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,19 @@ def read_config(folder: Path, verify: bool = True) -> dict:
 
 def write_config(folder: Path, config: dict) -> None:
     atomic_write_json(Path(folder) / CONFIG, config)
+
+
+def write_run_config(folder: Path, train, model: dict, tokenizer, corpus, corpus_sha256: str,
+                     tokens: int) -> None:
+    """A fresh run's config.json: its settings (a TrainConfig), the model spec, the tokenizer's
+    kind and size, the corpus (name, hash, token count, files), library versions and the time.
+    A resume compares the corpus hash; `load` builds the model from the spec."""
+    write_config(folder, {
+        "format": FORMAT, "train": train.to_dict(), "model": model,
+        "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
+        "corpus": {"name": corpus.name, "sha256": corpus_sha256, "tokens": int(tokens),
+                   "paths": [str(p) for p in corpus.paths]},
+        "versions": library_versions(), "created": datetime.now().isoformat()})
 
 
 def seal(folder: Path) -> None:

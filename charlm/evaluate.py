@@ -45,11 +45,6 @@ class NllStep:
         return self._fn(x, y, weight.astype(np.float32), states)
 
 
-def prime_token(tokenizer) -> int:
-    """The id read before the text: `tokenizer.prime_id()` (kept for callers of this name)."""
-    return tokenizer.prime_id()
-
-
 def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
                  chunk_len: int = 1000, nll_step: NllStep | None = None, progress=None) -> dict:
     """Sum of nats over every predicted token of `ids`, reading in order with carried state."""

@@ -69,3 +69,36 @@ def assert_one_line_error(capsys, argv, pattern: str) -> str:
 def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
             if line]
+
+
+def h5_arrays(path) -> list:
+    """Every array in a Keras .weights.h5 file, read with h5py (not Keras), in the file's order."""
+    import h5py
+
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: arrays.append(item[()])
+                     if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def assert_same_arrays(actual, expected) -> None:
+    """The same arrays, bit for bit (shape, dtype and bytes), in any order: a model's weights
+    against a weights file, which stores them by layer name."""
+    def key(a):
+        return (a.shape, a.dtype.str, a.tobytes())
+
+    assert len(actual) == len(expected)
+    assert sorted(map(key, actual)) == sorted(map(key, expected))
+
+
+def logits_of(model, text: str, tokenizer):
+    """The model's logits [T, V] for `text`, from a zero state."""
+    import numpy as np
+    from keras import ops
+
+    from charlm.model.model import zero_states
+
+    ids = np.asarray(tokenizer.encode(text), np.int32)[None, :]  # [1, T]
+    logits, *_ = model([ops.convert_to_tensor(ids), *zero_states(model, 1)])
+    return np.asarray(logits[0])

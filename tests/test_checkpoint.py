@@ -10,6 +10,7 @@ import pytest
 
 from charlm import checkpoint
 from charlm.errors import UserError
+from tests.helpers import TINY_TEXT, assert_same_arrays, h5_arrays, logits_of
 
 
 def test_checkpoint_is_self_describing(trained_checkpoint):
@@ -106,5 +107,11 @@ def test_a_reader_during_a_swap_reads_the_previous_checkpoint_and_renames_nothin
     shutil.copytree(trained_checkpoint, folder)
     (folder / "best").rename(folder / "best.old")
     assert checkpoint.weights_path(folder) == folder / "best.old" / "model.weights.h5"
-    assert checkpoint.load(folder).model is not None
+    loaded = checkpoint.load(folder)
+    saved = h5_arrays(folder / "best.old" / checkpoint.WEIGHTS)
+    assert_same_arrays(loaded.model.get_weights(), saved)
+    before_swap = checkpoint.load(trained_checkpoint)  # the same folder with best/ in place
+    text = TINY_TEXT[:60]
+    np.testing.assert_array_equal(logits_of(loaded.model, text, loaded.tokenizer),
+                                  logits_of(before_swap.model, text, before_swap.tokenizer))
     assert (folder / "best.old").is_dir() and not (folder / "best").exists()

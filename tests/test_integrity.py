@@ -11,6 +11,7 @@ from charlm import checkpoint, integrity
 from charlm.cli import main
 from charlm.errors import UserError
 from charlm.training.trainer import prepare_resume, train
+from tests.helpers import TINY_TEXT, assert_same_arrays, h5_arrays, logits_of
 
 pytestmark = pytest.mark.slow
 
@@ -175,7 +176,12 @@ def test_doctor_on_a_damaged_best_gives_a_recovery_that_works(trained_checkpoint
     assert f"rm -r {folder}/best" in advice["fix"]
     shutil.rmtree(folder / "best")  # follow the advice: everything works again
     assert _doctor(capsys, folder)[0] == 0
-    assert checkpoint.load(folder).model is not None
+    loaded = checkpoint.load(folder)  # no best/: the weights of last/
+    assert_same_arrays(loaded.model.get_weights(), h5_arrays(folder / "last" / checkpoint.WEIGHTS))
+    undamaged = checkpoint.load(trained_checkpoint, which="last")
+    text = TINY_TEXT[:60]
+    np.testing.assert_array_equal(logits_of(loaded.model, text, loaded.tokenizer),
+                                  logits_of(undamaged.model, text, undamaged.tokenizer))
 
 
 def _without_manifests(folder):

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from charlm.data.tokenizers import UNK_ID, CharTokenizer
-from charlm.evaluate import evaluate_text, prime_token
+from charlm.evaluate import evaluate_text
 from charlm.generate.generator import encode_prompt
 from charlm.model.model import zero_states
 from charlm.probes.scoring import ModelScorer
@@ -26,7 +26,6 @@ def test_the_prime_is_the_line_break_or_unk():
     with_break, without = CharTokenizer(list("\nab")), CharTokenizer(list("ab"))
     assert with_break.prime_id() == with_break.token_id("\n") == 1
     assert without.prime_id() == UNK_ID == 0  # a corpus of one line: <unk>, never None
-    assert prime_token(without) == 0  # the old name, same rule
     ids, replaced = encode_prompt(without, "")
     assert ids.tolist() == [0] and replaced == 0
 
