@@ -24,14 +24,15 @@ BREAKDOWNS = ("by_distance", "by_n_attr", "by_construction")  # per-seed accurac
 
 def parse_seeds(text: str) -> list[int]:
     """--seeds "1,2,3" or "1-5" (or both: "1-3,7") → distinct seeds in the order given."""
-    seeds = []
+    seeds, empty = [], False
     try:
         for item in (part.strip() for part in text.split(",")):
             first, _, last = item.partition("-")
-            seeds += range(int(first), int(last or first) + 1)
+            found = range(int(first), int(last or first) + 1)
+            seeds, empty = seeds + list(found), empty or not found
     except ValueError:
         seeds = []
-    if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= s < 2**32 for s in seeds):
+    if not seeds or empty or len(set(seeds)) != len(seeds) or not all(0 <= s < 2**32 for s in seeds):
         raise UserError(f"--seeds takes distinct integers ≥ 0 separated by commas, or a range "
                         f"(1,2,3 or 1-5), not {text!r}")
     return seeds
@@ -183,8 +184,8 @@ def seeds_chart(result: dict, path: Path, title: str) -> None:
     ax.axhline(result["crossing_accuracy"], color="black", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([c["cell"] for c in cells])
-    ax.set_xlabel(f"all pairs (n/{len(result['seeds'])} seeds ≥ "
-                  f"{100 * result['crossing_accuracy']:g}%: dotted)")
+    ax.set_xlabel(f"all pairs (dotted: {100 * result['crossing_accuracy']:g}%; "
+                  f"k/{len(result['seeds'])}: seeds at or above it)")
     for ax, key, xlabel in ((axes[1], "by_distance", "words between subject and verb"),
                             (axes[2], "by_n_attr", "attractors")):
         labels = list(cells[0][key])
@@ -202,9 +203,9 @@ def seeds_chart(result: dict, path: Path, title: str) -> None:
     for ax in axes:
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_ylim(0.3, 1.05)
-    axes[0].set_ylabel("agreement accuracy (bar/line: mean; dots: seeds)")
+    axes[0].set_ylabel("agreement accuracy")
     axes[1].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\nbars and lines: mean over seeds; dots: one per seed", fontsize=10)
     atomic_write(Path(path), figure_png(fig))
     plt.close(fig)
 
