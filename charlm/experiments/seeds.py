@@ -172,7 +172,7 @@ def seeds_chart(result: dict, path: Path, title: str) -> None:
 
     cells, runs = result["cells"], result["runs"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True,
-                             gridspec_kw={"width_ratios": [0.7, 1, 1]})
+                             gridspec_kw={"width_ratios": [0.8, 1, 1]})
     colors = {c["cell"]: f"C{i}" for i, c in enumerate(cells)}
     ax = axes[0]
     for i, c in enumerate(cells):
@@ -183,7 +183,7 @@ def seeds_chart(result: dict, path: Path, title: str) -> None:
         ax.annotate(f"{c['crossed']}/{len(c['seeds'])}", (i, 1.0), ha="center", fontsize=8)
     ax.axhline(result["crossing_accuracy"], color="black", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(cells)))
-    ax.set_xticklabels([c["cell"] for c in cells])
+    ax.set_xticklabels([c["cell"] for c in cells], rotation=30 if len(cells) > 3 else 0)
     ax.set_xlabel(f"all pairs (dotted: {100 * result['crossing_accuracy']:g}%; "
                   f"k/{len(result['seeds'])}: seeds at or above it)")
     for ax, key, xlabel in ((axes[1], "by_distance", "words between subject and verb"),
