@@ -45,14 +45,15 @@ def units_for(cell: str, target: int, vocab: int, embedding_dim: int, layers: in
 
 def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lstm_units: int,
               embedding_dim: int, batch_size: int | None, seq_len: int | None, seed: int,
-              lr: str | None, data: list[str] | None, out: str | Path, seeds: str | None = None,
+              lr: str | None, data: list[str] | None, out: str | Path,
+              seeds: str | list[int] | None = None,
               crossing_accuracy: float | None = None) -> int:
     """The experiment, with the settings of `charlm experiment cells` (charlm.cli.experiment
     holds their defaults and help): `cells` and `lr` as their flags spell them (comma-separated
     names; a rate or cell=rate pairs), `steps` None to train `minutes` per cell instead,
     `batch_size` / `seq_len` None for train's defaults, `data` None for the shipped suite's
     known-words half. Writes out/<cell>/ (a checkpoint per cell) and out/cells.json, .md, .png.
-    `seeds` ("1,2,3", as --seeds spells it) trains each cell once per seed instead of once with
+    `seeds` ("1,2,3" as --seeds spells it, or a list) trains each cell once per seed instead of once with
     `seed`, in out/<cell>/seed-<S>/, and reports the spread over seeds (charlm.experiments.seeds)
     with the seeds whose accuracy reached `crossing_accuracy` (None: CROSSING_ACCURACY)."""
     from charlm.data.corpus import resolve_corpus
@@ -65,6 +66,8 @@ def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lst
                         f"not {cells!r}")
     if minutes <= 0 or lstm_units < 1 or (steps is not None and steps < 1):
         raise UserError("--minutes, --steps and --lstm-units must be positive")
+    if seeds is not None and not isinstance(seeds, str):
+        seeds = ",".join(map(str, seeds))
     seed_list = parse_seeds(seeds) if seeds is not None else None
     if crossing_accuracy is not None and seed_list is None:
         raise UserError("--crossing-accuracy counts the seeds that crossed; pass --seeds too")

@@ -24,15 +24,16 @@ BREAKDOWNS = ("by_distance", "by_n_attr", "by_construction")  # per-seed accurac
 
 def parse_seeds(text: str) -> list[int]:
     """--seeds "1,2,3" or "1-5" (or both: "1-3,7") → distinct seeds in the order given."""
-    seeds, empty = [], False
+    seeds, ranges = [], []
     try:
         for item in (part.strip() for part in text.split(",")):
             first, _, last = item.partition("-")
-            found = range(int(first), int(last or first) + 1)
-            seeds, empty = seeds + list(found), empty or not found
+            ranges.append(range(int(first), int(last or first) + 1))  # "3-1": empty, an error
+            seeds += ranges[-1]
     except ValueError:
-        seeds = []
-    if not seeds or empty or len(set(seeds)) != len(seeds) or not all(0 <= s < 2**32 for s in seeds):
+        ranges = []
+    if (not ranges or not all(ranges) or len(set(seeds)) != len(seeds)
+            or not all(0 <= s < 2**32 for s in seeds)):
         raise UserError(f"--seeds takes distinct integers ≥ 0 separated by commas, or a range "
                         f"(1,2,3 or 1-5), not {text!r}")
     return seeds
