@@ -3,6 +3,11 @@ for the same budget, then probed for agreement (charlm.experiments.cells does th
 
 from __future__ import annotations
 
+from charlm.errors import UserError
+from charlm.experiments.seeds import CROSSING_ACCURACY
+
+DEFAULT_SEED = 1234
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -25,7 +30,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--embedding-dim", type=int, default=64)
     p.add_argument("--batch-size", type=int, help="windows per batch (train's default)")
     p.add_argument("--seq-len", type=int, help="BPTT window (train's default)")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, help=f"the seed of every cell's run ({DEFAULT_SEED})")
+    p.add_argument("--seeds", metavar="LIST",
+                   help="train each cell once per seed (1,2,3 or 1-5), each in "
+                        "OUT/<cell>/seed-<S>/, and report the mean, sd and min–max over seeds "
+                        "and how many crossed --crossing-accuracy")
+    p.add_argument("--crossing-accuracy", type=float, metavar="FRACTION",
+                   help="with --seeds: a seed has crossed the transition when its agreement "
+                        f"accuracy is at least this ({CROSSING_ACCURACY})")
     p.add_argument("--lr", help="peak learning rate for every cell (e.g. 0.01), or per cell "
                                 "(gru=0.01,lstm=0.02); cells not named keep theirs: rnn 3e-3, "
                                 "gru 6e-3, lstm, peephole and cifg train's default")
@@ -39,8 +51,12 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from charlm.experiments.cells import run_cells
 
+    if args.seed is not None and args.seeds is not None:
+        raise UserError("pass --seed or --seeds, not both")
     return run_cells(cells=args.cells, corpus=args.corpus, minutes=args.minutes,
                      steps=args.steps, lstm_units=args.lstm_units,
                      embedding_dim=args.embedding_dim, batch_size=args.batch_size,
-                     seq_len=args.seq_len, seed=args.seed, lr=args.lr, data=args.data,
-                     out=args.out)
+                     seq_len=args.seq_len,
+                     seed=DEFAULT_SEED if args.seed is None else args.seed, lr=args.lr,
+                     data=args.data, out=args.out, seeds=args.seeds,
+                     crossing_accuracy=args.crossing_accuracy)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from charlm.cell_types import CELL_TYPES
 from charlm.errors import UserError
+from charlm.experiments.seeds import CROSSING_ACCURACY, check_crossing, parse_seeds
 
 # --lr overrides a cell's experiment_lr (charlm.cell_types, which says why each differs).
 DEFAULT_LRS = {name: cell.experiment_lr for name, cell in CELL_TYPES.items()
@@ -44,14 +45,18 @@ def units_for(cell: str, target: int, vocab: int, embedding_dim: int, layers: in
 
 def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lstm_units: int,
               embedding_dim: int, batch_size: int | None, seq_len: int | None, seed: int,
-              lr: str | None, data: list[str] | None, out: str | Path) -> int:
+              lr: str | None, data: list[str] | None, out: str | Path,
+              seeds: str | list[int] | None = None,
+              crossing_accuracy: float | None = None) -> int:
     """The experiment, with the settings of `charlm experiment cells` (charlm.cli.experiment
     holds their defaults and help): `cells` and `lr` as their flags spell them (comma-separated
     names; a rate or cell=rate pairs), `steps` None to train `minutes` per cell instead,
     `batch_size` / `seq_len` None for train's defaults, `data` None for the shipped suite's
-    known-words half. Writes out/<cell>/ (a checkpoint per cell) and out/cells.json, .md, .png."""
+    known-words half. Writes out/<cell>/ (a checkpoint per cell) and out/cells.json, .md, .png.
+    `seeds` ("1,2,3" as --seeds spells it, or a list) trains each cell once per seed instead of once with
+    `seed`, in out/<cell>/seed-<S>/, and reports the spread over seeds (charlm.experiments.seeds)
+    with the seeds whose accuracy reached `crossing_accuracy` (None: CROSSING_ACCURACY)."""
     from charlm.data.corpus import resolve_corpus
-    from charlm.fileio import atomic_write, atomic_write_json
     from charlm.probes import pairs as probes
 
     names = [c.strip() for c in cells.split(",") if c.strip()]
@@ -61,10 +66,17 @@ def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lst
                         f"not {cells!r}")
     if minutes <= 0 or lstm_units < 1 or (steps is not None and steps < 1):
         raise UserError("--minutes, --steps and --lstm-units must be positive")
-    budget = _budget(minutes, steps)
+    if seeds is not None and not isinstance(seeds, str):
+        seeds = ",".join(map(str, seeds))
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    if crossing_accuracy is not None and seed_list is None:
+        raise UserError("--crossing-accuracy counts the seeds that crossed; pass --seeds too")
+    crossing = check_crossing(CROSSING_ACCURACY if crossing_accuracy is None
+                              else crossing_accuracy)
     lrs = {**{c: rate for c, rate in DEFAULT_LRS.items() if c in names},
            **parse_learning_rates(lr, names)}
     out = Path(out)
+    _check_layout(out, names, seed_list is not None)
     # Known words by default: the question is how far back each cell carries number, not
     # whether it generalises to new words' morphology (the held-out half of the suite).
     files = [Path(f) for f in data] if data else probes.default_suite(heldout=False)
@@ -73,31 +85,97 @@ def run_cells(*, cells: str, corpus: str, minutes: float, steps: int | None, lst
     vocab = len(set(corpus_file.read_text())) + 1  # char tokenizer: every character plus <unk>
     target = count_params("lstm", lstm_units, vocab, embedding_dim)
     training = dict(corpus=corpus, embedding_dim=embedding_dim, minutes=minutes, steps=steps,
-                    batch_size=batch_size, seq_len=seq_len, seed=seed)
-    rows, summaries = [], {}
-    for cell in names:
-        units = units_for(cell, target, vocab, embedding_dim)
-        folder = out / cell
-        _train_cell(cell, units, folder, lrs.get(cell), **training)
-        row, summary = _probe_cell(folder, pairs)
-        summaries[cell] = summary
-        rows.append({"cell": cell, "units": units, **row})
-        print(f"{cell}: {units} units, {row['params']:,} parameters, {row['steps']} steps, "
-              f"val {row['val_bpc']:.3f} bpc, agreement {100 * row['accuracy']:.1f}%",
-              file=sys.stderr)
-    result = {"corpus": corpus_file.name, "budget_per_cell": budget, "target_params": target,
-              "data": [str(f) for f in files], "cells": rows,
+                    batch_size=batch_size, seq_len=seq_len)
+    units = {cell: units_for(cell, target, vocab, embedding_dim) for cell in names}
+    runs = _train_and_probe(units, seed_list or [seed], seed_list is not None, out, lrs,
+                            pairs, training)
+    head = {"corpus": corpus_file.name, "budget_per_cell": _budget(minutes, steps),
+            "target_params": target, "data": [str(f) for f in files]}
+    title = (f"Agreement vs distance: {', '.join(names)} at ~{target:,} parameters, "
+             f"{head['budget_per_cell']} each on {corpus_file.name}")
+    if seed_list is None:
+        _report_one_seed(head, runs, out, title)
+    else:
+        _report_seeds(head, runs, seed_list, crossing, out, title)
+    return 0
+
+
+def _train_and_probe(units: dict, seeds: list[int], per_seed_folders: bool, out: Path,
+                     lrs: dict, pairs, training: dict) -> list[tuple[dict, dict]]:
+    """Train and probe every cell for every seed (cells × seeds runs, under one progress bar
+    with an ETA, on stderr when it is a terminal) → (row, probe summary) per run."""
+    from tqdm import tqdm
+
+    runs = []
+    with tqdm(total=len(units) * len(seeds), desc="experiment", unit="run", disable=None,
+              leave=False, file=sys.stderr) as bar:
+        for cell, cell_units in units.items():
+            for seed in seeds:
+                folder = out / cell / f"seed-{seed}" if per_seed_folders else out / cell
+                label = f"{cell} seed {seed}" if per_seed_folders else cell
+                bar.set_postfix_str(label)
+                _train_cell(cell, cell_units, folder, lrs.get(cell), seed=seed, label=label,
+                            **training)
+                row, summary = _probe_cell(folder, pairs)
+                runs.append(({"cell": cell, **({"seed": seed} if per_seed_folders else {}),
+                              "units": cell_units, **row}, summary))
+                _say(f"{label}: {cell_units} units, {row['params']:,} parameters, "
+                     f"{row['steps']} steps, val {row['val_bpc']:.3f} bpc, "
+                     f"agreement {100 * row['accuracy']:.1f}%")
+                bar.update(1)
+    return runs
+
+
+def _report_one_seed(head: dict, runs: list[tuple[dict, dict]], out: Path, title: str) -> None:
+    from charlm.fileio import atomic_write, atomic_write_json
+
+    summaries = {row["cell"]: summary for row, summary in runs}
+    result = {**head, "cells": [row for row, _ in runs],
               "summaries": {c: {k: s[k] for k in ("overall", "by_distance", "by_n_attr",
                                                   "groups")} for c, s in summaries.items()}}
     table = cells_markdown(result)
     atomic_write_json(out / "cells.json", result)
     atomic_write(out / "cells.md", table)
-    cells_chart(summaries, out / "cells.png",
-                f"Agreement vs distance: {', '.join(names)} at ~{target:,} parameters, "
-                f"{budget} each on {corpus_file.name}")
+    cells_chart(summaries, out / "cells.png", title)
     print(table)
     print(f"wrote {out / 'cells.json'}, {out / 'cells.md'}, {out / 'cells.png'}")
-    return 0
+
+
+def _report_seeds(head: dict, runs: list[tuple[dict, dict]], seeds: list[int], crossing: float,
+                  out: Path, title: str) -> None:
+    from charlm.experiments.seeds import cell_summaries, seed_row, seeds_chart, seeds_markdown
+    from charlm.fileio import atomic_write, atomic_write_json
+
+    rows = [seed_row(row, summary, crossing) for row, summary in runs]
+    result = {**head, "seeds": seeds, "crossing_accuracy": crossing,
+              "cells": cell_summaries(rows), "runs": rows}
+    table = seeds_markdown(result)
+    atomic_write_json(out / "cells.json", result)
+    atomic_write(out / "cells.md", table)
+    seeds_chart(result, out / "cells.png", f"{title}, {len(seeds)} seeds")
+    print(table)
+    print(f"wrote {out / 'cells.json'}, {out / 'cells.md'}, {out / 'cells.png'}")
+
+
+def _check_layout(out: Path, names: list[str], per_seed_folders: bool) -> None:
+    """--seeds keeps each seed's run in out/<cell>/seed-<S>/; a model trained without --seeds
+    in out/<cell>/ itself would then hold other runs' folders."""
+    from charlm import checkpoint as ckpt
+
+    for cell in names:
+        if per_seed_folders and ckpt.has_weights(out / cell):
+            raise UserError(f"{out / cell} holds a run trained without --seeds; choose another "
+                            "--out for --seeds")
+        if not per_seed_folders and any((out / cell).glob("seed-*")):
+            raise UserError(f"{out / cell} holds runs trained with --seeds; pass --seeds too, "
+                            "or choose another --out")
+
+
+def _say(message: str) -> None:
+    """A line on stderr that leaves the progress bar whole."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 def parse_learning_rates(text: str | None, cells: list[str]) -> dict:
@@ -125,7 +203,7 @@ def _budget(minutes: float, steps: int | None) -> str:
 
 def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus: str,
                 embedding_dim: int, minutes: float, steps: int | None, batch_size: int | None,
-                seq_len: int | None, seed: int) -> None:
+                seq_len: int | None, seed: int, label: str) -> None:
     from charlm import checkpoint as ckpt
     from charlm.config import TrainConfig
     from charlm.training.trainer import train
@@ -148,12 +226,11 @@ def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus
         if changed:
             raise UserError(f"{folder} holds a model trained with other settings "
                             f"({', '.join(changed)}); remove it or choose another --out")
-        print(f"{cell}: reusing the model trained in {folder}", file=sys.stderr)
+        _say(f"{label}: reusing the model trained in {folder}")
         return
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")
-    print(f"{cell}: training {units} units for {_budget(minutes, steps)} → {folder}",
-          file=sys.stderr)
+    _say(f"{label}: training {units} units for {_budget(minutes, steps)} → {folder}")
     train(config, quiet=True)
 
 

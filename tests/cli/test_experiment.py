@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from charlm.cli import main
@@ -40,3 +41,86 @@ def test_experiment_cells_end_to_end(tmp_path, capsys):
     assert main(argv[:5] + ["4"] + argv[6:]) == 2  # --steps 4: not the run the folder holds
     assert "steps 3 → 4" in capsys.readouterr().err
     assert (tmp_path / "exp" / "rnn" / "config.json").read_bytes() == before
+
+
+def _tiny_experiment(tmp_path):
+    """argv of a 3-step experiment on the tiny corpus and a three-pair suite, minus --out."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT)
+    rows = [{**PAIR, "sentence_good": f"The {a} near the dogs {v}.", "sentence_bad":
+             f"The {a} near the dogs {w}.", "prefix": f"The {a} near the dogs", "good": f"{v}.",
+             "bad": f"{w}.", "suffix": "", "n_attr": 1, "distance": n, "category": c}
+            for a, v, w, n, c in [("cat", "sleeps", "sleep", 3, "near"),
+                                  ("cats", "sleep", "sleeps", 3, "near"),
+                                  ("girl", "sings", "sing", 8, "far")]]
+    data = _jsonl(tmp_path / "d.jsonl", rows)
+    return ["experiment", "cells", "--cells", "rnn,lstm", "--steps", "3", "--corpus",
+            str(corpus), "--lstm-units", "16", "--embedding-dim", "8", "--batch-size", "4",
+            "--seq-len", "10", "--data", str(data), "--lr", "lstm=0.005"]
+
+
+@pytest.mark.slow
+def test_experiment_cells_seeds(tmp_path, capsys):
+    argv = _tiny_experiment(tmp_path) + ["--out", str(tmp_path / "exp"), "--seeds", "1,2",
+                                         "--crossing-accuracy", "0.6"]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "exp" / "cells.json").read_text())
+    assert result["seeds"] == [1, 2] and result["crossing_accuracy"] == 0.6
+    assert [(r["cell"], r["seed"]) for r in result["runs"]] == [
+        ("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2)]
+    for cell in ("rnn", "lstm"):
+        for seed in (1, 2):
+            assert (tmp_path / "exp" / cell / f"seed-{seed}" / "config.json").exists()
+    assert [c["cell"] for c in result["cells"]] == ["rnn", "lstm"]
+    for summary in result["cells"]:
+        rows = [r for r in result["runs"] if r["cell"] == summary["cell"]]
+        assert rows[0]["val_bpc"] != rows[1]["val_bpc"]  # the seed changes the weights
+        assert summary["crossed"] == sum(r["accuracy"] >= 0.6 for r in rows)
+        assert all(r["crossed"] == (r["accuracy"] >= 0.6) for r in rows)
+        for column in ("steps", "val_bpc", "accuracy"):
+            values = np.array([r[column] for r in rows])
+            assert summary[column]["mean"] == pytest.approx(values.mean())
+            assert summary[column]["sd"] == pytest.approx(values.std(ddof=1))
+            assert (summary[column]["min"], summary[column]["max"]) == (values.min(),
+                                                                        values.max())
+        assert set(summary["by_distance"]) == {"2-3", "7-9"}
+        assert set(summary["by_construction"]) == {"near", "far"}
+        for table in ("by_distance", "by_n_attr", "by_construction"):
+            for key, s in summary[table].items():
+                values = np.array([r[table][key] for r in rows])
+                assert s["mean"] == pytest.approx(values.mean())
+                assert (s["min"], s["max"]) == (values.min(), values.max())
+    assert (tmp_path / "exp" / "cells.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "| rnn | 1 | 3 |" in out and "## Each seed" in out
+    assert f"| {sum(c['crossed'] for c in result['cells'][:1])}/2 |" in out
+
+    # the same seed again, alone in another folder: the same row
+    again = _tiny_experiment(tmp_path) + ["--out", str(tmp_path / "again"), "--seeds", "2",
+                                          "--cells", "lstm", "--crossing-accuracy", "0.6"]
+    assert main(again) == 0
+    row = json.loads((tmp_path / "again" / "cells.json").read_text())["runs"][0]
+    first = result["runs"][3]
+    assert {**row, "val_bpc": 0} == {**first, "val_bpc": 0}
+    assert row["val_bpc"] == pytest.approx(first["val_bpc"], rel=1e-6)
+
+    # the experiment again: every run reused; without --seeds that folder is an error
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count("reusing") == 4
+    assert main(argv[:-4]) == 2
+    assert "holds runs trained with --seeds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seeds", "1,x"], "--seeds takes distinct integers"),
+    (["--seeds", "2,2"], "--seeds takes distinct integers"),
+    (["--seeds", "1,2", "--seed", "3"], "pass --seed or --seeds, not both"),
+    (["--crossing-accuracy", "0.8"], "pass --seeds too"),
+    (["--seeds", "1,2", "--crossing-accuracy", "90"], "--crossing-accuracy is a fraction"),
+])
+def test_experiment_cells_bad_seeds(tmp_path, capsys, flags, message):
+    out = tmp_path / "exp"
+    assert main(["experiment", "cells", "--out", str(out)] + flags) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
