@@ -12,6 +12,12 @@
         gate saturation per unit (Karpathy et al. 2015): saturation.json and saturation.png.
     charlm inspect number-units --checkpoint DIR [--data PAIRS.jsonl ...] [--draws N] [--seed S]
         the units whose ablation hurts agreement (Lakretz et al. 2019): number_units.json/.md/.png.
+    charlm inspect match --checkpoint DIR --corpus FILE --text TEXT --span A:B [--threshold 0.3]
+                         [--layer L] [--quantity cell|hidden|<gate>] [--json]
+        select the units on over TEXT[A:B] and off just before it (LSTMVis' select), and list
+        the corpus spans where they are on together, best first, in context (its match view).
+        `charlm inspect view --corpus FILE` puts the same on the page: brush a span, see its
+        units and their matches.
 
 Keras is imported when the command runs, not when the parser is built.
 """
@@ -21,18 +27,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from charlm.cli.inspect_match import add_match_arguments, match_flags_used
 from charlm.errors import UserError
 
-ACTIONS = ("view", "saturation", "number-units")
+ACTIONS = ("view", "saturation", "number-units", "match")
 DRAWS, SEED = 20, 0
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="look inside the network: each unit's gates and states "
-                                       "per character (view), gate saturation, number units")
+                                       "per character (view), gate saturation, number units, "
+                                       "matches of a unit pattern across a corpus (match)")
     p.add_argument("action", nargs="?", choices=ACTIONS, default="view",
                    help="view (default): the page, heatmaps, --json, --h5 | saturation | "
-                        "number-units")
+                        "number-units | match")
     p.add_argument("--checkpoint", metavar="DIR", required=True,
                    help="a training run folder or a folder written by charlm export")
     p.add_argument("--which", choices=("best", "last"), default="best")
@@ -57,6 +65,7 @@ def add_parser(sub) -> None:
     p.add_argument("--draws", type=int, default=None,
                    help=f"number-units: random unit groups drawn as a control ({DRAWS})")
     p.add_argument("--seed", type=int, default=None, help=f"number-units: random seed ({SEED})")
+    add_match_arguments(p)
 
 
 def run(args) -> int:
@@ -65,19 +74,28 @@ def run(args) -> int:
         return _saturation(args)
     if args.action == "number-units":
         return _number_units(args)
+    if args.action == "match":
+        from charlm.cli.inspect_match import run_match
+
+        return run_match(args)
     return _view(args)
 
 
 def _check_flags(args) -> None:
     """Flags that belong to another action are an error, not silently ignored."""
-    wrong = {"view": [("--data", args.data), ("--draws", args.draws), ("--seed", args.seed)],
+    match_only = match_flags_used(args)
+    wrong = {"view": [("--data", args.data), ("--draws", args.draws), ("--seed", args.seed)]
+             + match_only,
              "saturation": [("--json", args.json), ("--h5", args.h5), ("--data", args.data),
                             ("--draws", args.draws), ("--seed", args.seed),
-                            ("--unknown", args.unknown != "error")],
+                            ("--unknown", args.unknown != "error")] + match_only,
              "number-units": [("--text", args.text is not None),
                               ("--text-file", args.text_file is not None),
                               ("--json", args.json), ("--h5", args.h5),
-                              ("--unknown", args.unknown != "error")]}[args.action]
+                              ("--unknown", args.unknown != "error")] + match_only,
+             "match": [("--out", args.out is not None), ("--h5", args.h5),
+                       ("--data", args.data), ("--draws", args.draws),
+                       ("--seed", args.seed)]}[args.action]
     used = [flag for flag, value in wrong if value]
     if used:
         raise UserError(f"{', '.join(used)} cannot be used with charlm inspect {args.action} "
