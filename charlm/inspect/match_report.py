@@ -68,8 +68,9 @@ class MatchReport:
         """The terminal report: the selection, then one line per match with its context."""
         b0, b1 = self.span
         n = len(self.selected)
+        tanh = " after tanh" if self.quantity in matching.SQUASHED else ""
         head = [f"selected {n} unit(s) of {self.layer_name} {self.quantity} "
-                f"(on ≥ {self.threshold:g}{' after tanh' if self.quantity in matching.SQUASHED else ''}"
+                f"(on ≥ {self.threshold:g}{tanh}"
                 f" over «{_show(''.join(self.text_tokens[b0:b1]))}» [{b0}:{b1}], off "
                 f"{_borders(self.left, self.right)}): {' '.join(map(str, self.selected))}"]
         head.append(f"{self.result.candidates:,} candidate span(s) in {len(self.corpus_tokens):,} "
