@@ -3,7 +3,8 @@
     charlm inspect [view] --checkpoint DIR --text "The keys to the cabinet are on the table."
         writes DIR/inspect/view.html (or --out FILE.html): the text coloured by any unit's gates
         or states, a picker, the top five next characters on hover, the units that track line
-        position, quotes, brackets and the subject's number; and beside it one PNG heatmap
+        position, quotes, brackets and the subject's number (with --corpus FILE: brush a span to
+        select its units and list their matches in FILE); and beside it one PNG heatmap
         (units × characters) per layer and quantity. --text-file FILE reads a file instead
         (in chunks, the state carried). --json prints every quantity of every layer for every
         character (the values after reading it, from a zero state) as one JSON object, and
@@ -169,6 +170,10 @@ def _view(args) -> int:
         ins = inspect_text(lm.model, lm.tokenizer, text, unknown=args.unknown,
                            title=f"{args.checkpoint} ({args.which})", chunk=tracing.CHUNK,
                            progress=bar)
+    if args.corpus is not None:
+        from charlm.cli.inspect_match import attach_to_page
+
+        attach_to_page(ins, lm, args, progress_bar)
     replaced = lm.tokenizer.count_unknown(text) if args.unknown == "replace" else 0
     if replaced:
         print(f"charlm: note: {replaced} character(s) outside the vocabulary read as <unk>",

@@ -25,7 +25,8 @@ def add_match_arguments(p) -> None:
                         "embed it in the page, whose brushed spans then list their matches")
     p.add_argument("--span", metavar="A:B",
                    help="match: the selection, token positions A (first) to B (excluded) of "
-                        "--text/--text-file, from 0")
+                        "--text/--text-file, from 0; view with --corpus: brushed when the page "
+                        "opens")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"match, view with --corpus: a unit is on at values ≥ this (the cell "
                         f"state through tanh first); default {THRESHOLD}")
@@ -46,21 +47,20 @@ def add_match_arguments(p) -> None:
 
 
 def match_flags_used(args) -> list:
-    """(flag, used) pairs for the flags only `match` takes; view also takes --corpus and its
-    options, so those are listed for saturation and number-units alone (see check_view_flags)."""
-    used = [("--span", args.span is not None), ("--layer", args.layer is not None),
+    """(flag, used) pairs for the flags another action than `match` may not take: view takes
+    --corpus, and with it --span (brushed when the page opens), --threshold, --quantity and
+    --streams."""
+    used = [("--layer", args.layer is not None),
             ("--phrase-length", args.phrase_length is not None),
             ("--constrain-right", args.constrain_right)]
+    with_corpus = [("--span", args.span is not None),
+                   ("--threshold", args.threshold is not None),
+                   ("--quantity", args.quantity is not None),
+                   ("--streams", args.streams is not None)]
     if args.action != "view":
-        used += [("--corpus", args.corpus is not None),
-                 ("--threshold", args.threshold is not None),
-                 ("--quantity", args.quantity is not None),
-                 ("--streams", args.streams is not None)]
-    elif args.corpus is None:
-        used += [(f"{flag} (without --corpus)", value) for flag, value in
-                 (("--threshold", args.threshold is not None),
-                  ("--quantity", args.quantity is not None),
-                  ("--streams", args.streams is not None))]
+        return used + [("--corpus", args.corpus is not None)] + with_corpus
+    if args.corpus is None:
+        return used + [(f"{flag} (without --corpus)", value) for flag, value in with_corpus]
     return used
 
 
@@ -105,6 +105,22 @@ def check_options(args) -> None:
         raise UserError(f"--phrase-length must be at least 1, not {args.phrase_length}")
     if args.streams is not None and args.streams < 1:
         raise UserError(f"--streams must be at least 1, not {args.streams}")
+
+
+def attach_to_page(ins, lm, args, progress_bar) -> None:
+    """`charlm inspect view --corpus FILE`: the page's select-and-match panel."""
+    check_options(args)
+    span = parse_span(args.span) if args.span is not None else None
+    corpus = read_corpus(args.corpus)
+    from charlm.inspect.view_match import attach_corpus
+
+    try:
+        with progress_bar(len(corpus) * len(ins.layers), "read corpus", unit="char") as bar:
+            attach_corpus(ins, lm.model, lm.tokenizer, corpus, quantity=args.quantity,
+                          threshold=THRESHOLD if args.threshold is None else args.threshold,
+                          streams=args.streams, span=span, unknown=args.unknown, progress=bar)
+    except ValueError as e:
+        raise UserError(f"{e}")
 
 
 def run_match(args) -> int:

@@ -97,8 +97,8 @@ def test_missing_corpus_and_match_flags_elsewhere(trained_checkpoint, tmp_path, 
     assert_one_line_error(capsys, base, "needs --corpus")
     assert_one_line_error(capsys, base + ["--corpus", str(tmp_path / "no.txt")], "does not exist")
     assert_one_line_error(capsys, ["inspect", "--checkpoint", str(trained_checkpoint), "--text",
-                                   TEXT, "--span", SPAN], "--span cannot be used with charlm "
-                                                          "inspect view")
+                                   TEXT, "--span", SPAN], "--span (without --corpus) cannot be "
+                                                          "used with charlm inspect view")
     assert_one_line_error(capsys, ["inspect", "saturation", "--checkpoint",
                                    str(trained_checkpoint), "--text", TEXT, "--corpus",
                                    str(tmp_path)], "--corpus cannot be used")
