@@ -73,7 +73,15 @@ def speed(args) -> None:
     t1 = time.perf_counter()
     probe = "First Citizen:\nBefore we proceed"
     layers, _ = trace_ids(model, np.asarray(tokenizer.encode(probe), np.int64))
-    selected = select(Activity.from_values(layers[0].values["cell"], "cell"), 15, 17)
+    probe_on = Activity.from_values(layers[0].values["cell"], "cell")
+    # the two-character span with the most units selected (random weights select few anywhere)
+    selected = max((select(probe_on, b, b + 2) for b in range(len(probe) - 1)), key=len)
+    how = "span"
+    if not selected:  # small random weights leave the cell under arctanh(0.3): take the 8 units
+        how = "most often on"  # on most often, so that match has work to do
+        selected = np.argsort(-np.unpackbits(on.bits, axis=1, count=on.units).sum(axis=0,
+                                                                                  dtype=np.int64)
+                              )[:8].tolist()
     result = match(on, selected)
     t2 = time.perf_counter()
     base = ids[:args.baseline_chars]
@@ -85,7 +93,7 @@ def speed(args) -> None:
         "what": "match speed", "chars": len(ids), "units": on.units,
         "streams": streams, "states_s": round(t1 - t0, 2), "select_match_s": round(t2 - t1, 2),
         "total_s": round(t2 - t0, 2), "chars_per_s": round(len(ids) / (t2 - t0)),
-        "selected_units": len(selected), "candidates": result.candidates,
+        "selected_units": len(selected), "selected_by": how, "candidates": result.candidates,
         "baseline_one_pass_s_extrapolated": round(one_pass, 1),
         "baseline_chars": len(base), "speedup_vs_one_pass": round(one_pass / (t1 - t0), 2),
         "target_s": 60, "cpu": cpu_name(), "cores": cpu_count()}))

@@ -12,6 +12,7 @@ differ in the first steps of each part.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -91,6 +92,27 @@ def corpus_activity(model, ids, layer: int = 0, quantity: str = "cell",
     bits = np.zeros((len(grid), part, (units + 7) // 8), np.uint8)  # [B, L, ⌈H/8⌉]
     widest = max(x.cell.units for x in layers)
     step = max(1, CHUNK_BYTES // (len(grid) * widest * 4 * 6))  # 6: the most quantities a cell has
+    with one_blas_thread():
+        _read_all(grid, warmup, part, step, embeddings, kinds, weights, states, quantity, cut,
+                  bits, len(ids), progress)
+    return Activity(bits.reshape(-1, bits.shape[2])[:len(ids)], units)
+
+
+def one_blas_thread():
+    """BLAS on one thread while stepping: each step's matmul ([B, H] @ [H, 4H]) is too small to
+    share out, and on a busy 2-core machine BLAS threads waiting for each other made a step 3-4×
+    slower in CPU time than one thread (AMD EPYC, Zen 2). NumPy's element-wise work is on one
+    thread anyway."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency; without it, BLAS keeps its own setting
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _read_all(grid, warmup, part, step, embeddings, kinds, weights, states, quantity, cut, bits,
+              tokens, progress) -> None:
+    """The warm-up, then every chunk of steps, packing each step's on/off into `bits`."""
     if warmup:
         _read(grid[:, :warmup], embeddings, kinds, weights, states)
         for layer_states in states:  # the first stream's warm-up read padding: start it afresh
@@ -102,9 +124,8 @@ def corpus_activity(model, ids, layer: int = 0, quantity: str = "cell",
         bits[:, start:start + columns.shape[1]] = np.packbits(
             values.transpose(1, 0, 2) >= cut, axis=2)
         if progress is not None:  # in corpus tokens, each stream being 1/B of the corpus
-            done = min(len(ids), round((start + columns.shape[1]) / part * len(ids)))
-            progress.update(done - min(len(ids), round(start / part * len(ids))))
-    return Activity(bits.reshape(-1, bits.shape[2])[:len(ids)], units)
+            done = min(tokens, round((start + columns.shape[1]) / part * tokens))
+            progress.update(done - min(tokens, round(start / part * tokens)))
 
 
 def _read(columns: np.ndarray, embeddings, kinds, weights, states) -> dict:
