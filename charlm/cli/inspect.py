@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", required=True,
                    help="a training run folder or a folder written by charlm export")
     p.add_argument("--which", choices=("best", "last"), default="best")
-    p.add_argument("--text", help="the text to read (view, saturation)")
+    p.add_argument("--text", help="the text to read (view, saturation, match)")
     p.add_argument("--text-file", metavar="FILE", help="read the text from a UTF-8 file")
     p.add_argument("--out", metavar="PATH",
                    help="view: the page, FILE.html (default DIR/inspect/view.html; the PNG "
@@ -53,13 +53,13 @@ def add_parser(sub) -> None:
                         "DIR/inspect-saturation, DIR/inspect-number-units)")
     p.add_argument("--json", action="store_true",
                    help="view: print every quantity of every layer per character as JSON on "
-                        "stdout (no page unless --out is given)")
+                        "stdout (no page unless --out is given); match: the report as JSON")
     p.add_argument("--h5", metavar="FILE.h5",
                    help="view: also write the values as LSTMVis reads them (FILE.h5, FILE.dict, "
                         "FILE.lstm.yml)")
     p.add_argument("--unknown", choices=("error", "replace"), default="error",
-                   help="view: characters outside the vocabulary: error (default) or replace "
-                        "them with <unk>")
+                   help="view, match: characters outside the vocabulary: error (default) or "
+                        "replace them with <unk>")
     p.add_argument("--data", nargs="+", metavar="PAIRS.jsonl",
                    help="number-units: pair files (default: the shipped suite "
                         "corpora/agreement/)")

@@ -133,10 +133,13 @@ def find_matches(model, tokenizer, text: str, span, corpus: str, *, threshold=ma
     selected = matching.select(text_on, b0, b1, left=left, right=right)
     corpus_ids = np.asarray(tokenizer.encode(corpus, unknown=unknown), np.int64)
     streams = stream_count(len(corpus_ids)) if streams is None else streams
-    on = corpus_activity(model, corpus_ids, index, quantity, threshold, streams=streams,
-                         warmup=warmup, progress=progress)
-    result = matching.match(on, selected, left=left, right=right, phrase_length=phrase_length,
-                            top=top)
+    if selected:
+        on = corpus_activity(model, corpus_ids, index, quantity, threshold, streams=streams,
+                             warmup=warmup, progress=progress)
+        result = matching.match(on, selected, left=left, right=right,
+                                phrase_length=phrase_length, top=top)
+    else:  # nothing to look for: the corpus is not read
+        result = matching.MatchResult([], [], 0)
     return MatchReport(_tokens(tokenizer, text, ids), (b0, b1),
                        _tokens(tokenizer, corpus, corpus_ids), index,
                        recurrent_layers(model)[index].name, quantity, float(threshold), left,
