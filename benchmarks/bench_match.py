@@ -143,7 +143,12 @@ def line_start(args) -> None:
                         "all_strict_at_line_start": round(float(at_line_start[strict].mean()), 3)
                         if strict.any() else None,
                         "strict_candidates": int(strict.sum()),
-                        "line_starts_in_corpus": corpus.count("\n")}
+                        "line_starts_in_corpus": corpus.count("\n"),
+                        # a position drawn at random is at a line start (a break or the
+                        # character after it) this often
+                        "chance_at_line_start": round(
+                            float(np.mean([_at_line_start(corpus, i)
+                                           for i in range(0, len(corpus), 97)])), 3)}
     print(json.dumps(report))
 
 

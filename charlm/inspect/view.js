@@ -310,7 +310,7 @@ async function runMatch() {
     [String(i + 1), num(m.start), String(m.length), String(m.intersection), String(m.union),
      m.ratio.toFixed(2)].forEach((v) => tr.appendChild(el("td", "ci-r", v)));
     const ctx = el("td", "ci-ctx");
-    ctx.appendChild(el("span", "ci-dim", tokensText(ids, m.start - 30, m.start)));
+    ctx.appendChild(el("span", "ci-dim", tokensText(ids, m.start - 30, m.start).padStart(30)));
     ctx.appendChild(el("mark", "", tokensText(ids, m.start, m.end)));
     ctx.appendChild(el("span", "ci-dim", tokensText(ids, m.end, m.end + 30)));
     tr.appendChild(ctx);
