@@ -140,6 +140,8 @@ def line_start(args) -> None:
         top = at_line_start[:50]
         report[name] = {"candidates": result.candidates,
                         "top50_at_line_start": round(float(top.mean()), 3) if len(top) else None,
+                        "all_at_line_start": round(float(at_line_start.mean()), 3)
+                        if len(at_line_start) else None,
                         "all_strict_at_line_start": round(float(at_line_start[strict].mean()), 3)
                         if strict.any() else None,
                         "strict_candidates": int(strict.sum()),
