@@ -8,6 +8,7 @@
     lm.token_scores("The keys", surprisal=True)   # per character, as minicons' token_score
     lm.sequence_score(texts), lm.conditional_score(prefixes, continuations)   # docs/scoring.md
     lm.probe("corpora/suites/agreement_across_pp.json")   # a SyntaxGym suite: docs/syntaxgym.md
+    lm.match("ROMEO:\nO", (7, 8), Path("corpus.txt"))  # a unit pattern's matches in a corpus
     lm.model, lm.tokenizer, lm.config      # the Keras model, the tokenizer, config.json
 
 Loading reads JSON, HDF5 weights or a `.keras` file with safe_mode, and tokenizer files: it never
@@ -117,6 +118,19 @@ class LanguageModel:
 
         return inspect_text(self.model, self.tokenizer, text, unknown=unknown,
                             title=str(self.path))
+
+    def match(self, text: str, span, corpus, **options):
+        """Select the units on over text[span] (token positions (b0, b1), read from a zero state)
+        and off just before it, and rank the spans of `corpus` (the text, or a Path to a UTF-8
+        file) where they are on together, as `charlm inspect match` does: a
+        charlm.inspect.match_report.MatchReport (.selected, .result.matches, .context(m),
+        .to_dict(), .lines()). Options: threshold=0.3, layer=0, quantity="cell", right=False,
+        phrase_length=None, top=50, streams=None, unknown="error"."""
+        from charlm.inspect.match_report import find_matches
+
+        if isinstance(corpus, Path):
+            corpus = corpus.read_text(encoding="utf-8")
+        return find_matches(self.model, self.tokenizer, text, span, corpus, **options)
 
 
 def load(path, which: str = "best") -> LanguageModel:

@@ -108,7 +108,7 @@ def test_wheel_installs_trains_on_embedded_corpus_and_probes_shipped_suite(tmp_p
                *(str(f.relative_to(ROOT / "corpora")) for f in SUITE_FILES + SYNTAXGYM_SUITES)]
     for name in shipped:
         assert f"charlm/corpora/{name}" in names, f"corpora/{name} is not in the wheel"
-    for name in ("view_controls.html", "view.css", "view.js"):  # the inspector page's parts
+    for name in ("view_controls.html", "view.css", "view.js", "view_match.js"):  # the page
         assert f"charlm/inspect/{name}" in names, f"inspect/{name} is not in the wheel"
     stray = [n for n in names if "__pycache__" in n or "/downloads/" in n or n.endswith(".pyc")]
     assert not stray, f"the wheel holds files it should not: {stray}"

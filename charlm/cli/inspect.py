@@ -3,7 +3,8 @@
     charlm inspect [view] --checkpoint DIR --text "The keys to the cabinet are on the table."
         writes DIR/inspect/view.html (or --out FILE.html): the text coloured by any unit's gates
         or states, a picker, the top five next characters on hover, the units that track line
-        position, quotes, brackets and the subject's number; and beside it one PNG heatmap
+        position, quotes, brackets and the subject's number (with --corpus FILE: brush a span to
+        select its units and list their matches in FILE); and beside it one PNG heatmap
         (units × characters) per layer and quantity. --text-file FILE reads a file instead
         (in chunks, the state carried). --json prints every quantity of every layer for every
         character (the values after reading it, from a zero state) as one JSON object, and
@@ -12,6 +13,12 @@
         gate saturation per unit (Karpathy et al. 2015): saturation.json and saturation.png.
     charlm inspect number-units --checkpoint DIR [--data PAIRS.jsonl ...] [--draws N] [--seed S]
         the units whose ablation hurts agreement (Lakretz et al. 2019): number_units.json/.md/.png.
+    charlm inspect match --checkpoint DIR --corpus FILE --text TEXT --span A:B [--threshold 0.3]
+                         [--layer L] [--quantity cell|hidden|<gate>] [--json]
+        select the units on over TEXT[A:B] and off just before it (LSTMVis' select), and list
+        the corpus spans where they are on together, best first, in context (its match view).
+        `charlm inspect view --corpus FILE` puts the same on the page: brush a span, see its
+        units and their matches.
 
 Keras is imported when the command runs, not when the parser is built.
 """
@@ -22,38 +29,41 @@ import sys
 from pathlib import Path
 
 from charlm.cli.common import add_checkpoint_flags, add_text_file_flag, add_unknown_flag
+from charlm.cli.inspect_match import add_match_arguments, match_flags_used
 from charlm.errors import UserError
 
-ACTIONS = ("view", "saturation", "number-units")
+ACTIONS = ("view", "saturation", "number-units", "match")
 DRAWS, SEED = 20, 0
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="look inside the network: each unit's gates and states "
-                                       "per character (view), gate saturation, number units")
+                                       "per character (view), gate saturation, number units, "
+                                       "matches of a unit pattern across a corpus (match)")
     p.add_argument("action", nargs="?", choices=ACTIONS, default="view",
                    help="view (default): the page, heatmaps, --json, --h5 | saturation | "
-                        "number-units")
+                        "number-units | match")
     add_checkpoint_flags(p)
-    p.add_argument("--text", help="the text to read, as a string (view, saturation)")
-    add_text_file_flag(p, "view, saturation: the text read from a file instead")
+    p.add_argument("--text", help="the text to read, as a string (view, saturation, match)")
+    add_text_file_flag(p, "view, saturation, match: the text read from a file instead")
     p.add_argument("--out", metavar="PATH",
                    help="view: the page, FILE.html (default DIR/inspect/view.html; the PNG "
                         "heatmaps go beside it); saturation, number-units: a folder (default "
                         "DIR/inspect-saturation, DIR/inspect-number-units)")
     p.add_argument("--json", action="store_true",
                    help="view: print every quantity of every layer per character as JSON on "
-                        "stdout (no page unless --out is given)")
+                        "stdout (no page unless --out is given); match: the report as JSON")
     p.add_argument("--h5", metavar="FILE.h5",
                    help="view: also write the values as LSTMVis reads them (FILE.h5, FILE.dict, "
                         "FILE.lstm.yml)")
-    add_unknown_flag(p, "view: characters")
+    add_unknown_flag(p, "view, match: characters")
     p.add_argument("--data", nargs="+", metavar="PAIRS.jsonl",
                    help="number-units: pair files (default: the shipped suite "
                         "corpora/agreement/)")
     p.add_argument("--draws", type=int, default=None,
                    help=f"number-units: random unit groups drawn as a control ({DRAWS})")
     p.add_argument("--seed", type=int, default=None, help=f"number-units: random seed ({SEED})")
+    add_match_arguments(p)
 
 
 def run(args) -> int:
@@ -62,19 +72,28 @@ def run(args) -> int:
         return _saturation(args)
     if args.action == "number-units":
         return _number_units(args)
+    if args.action == "match":
+        from charlm.cli.inspect_match import run_match
+
+        return run_match(args)
     return _view(args)
 
 
 def _check_flags(args) -> None:
     """Flags that belong to another action are an error, not silently ignored."""
-    wrong = {"view": [("--data", args.data), ("--draws", args.draws), ("--seed", args.seed)],
+    match_only = match_flags_used(args)
+    wrong = {"view": [("--data", args.data), ("--draws", args.draws), ("--seed", args.seed)]
+             + match_only,
              "saturation": [("--json", args.json), ("--h5", args.h5), ("--data", args.data),
                             ("--draws", args.draws), ("--seed", args.seed),
-                            ("--unknown", args.unknown != "error")],
+                            ("--unknown", args.unknown != "error")] + match_only,
              "number-units": [("--text", args.text is not None),
                               ("--text-file", args.text_file is not None),
                               ("--json", args.json), ("--h5", args.h5),
-                              ("--unknown", args.unknown != "error")]}[args.action]
+                              ("--unknown", args.unknown != "error")] + match_only,
+             "match": [("--out", args.out is not None), ("--h5", args.h5),
+                       ("--data", args.data), ("--draws", args.draws),
+                       ("--seed", args.seed)]}[args.action]
     used = [flag for flag, value in wrong if value]
     if used:
         raise UserError(f"{', '.join(used)} cannot be used with charlm inspect {args.action} "
@@ -138,6 +157,10 @@ def _view(args) -> int:
         ins = inspect_text(lm.model, lm.tokenizer, text, unknown=args.unknown,
                            title=f"{args.checkpoint} ({args.which})", chunk=tracing.CHUNK,
                            progress=bar)
+    if args.corpus is not None:
+        from charlm.cli.inspect_match import attach_to_page
+
+        attach_to_page(ins, lm, args, progress_bar)
     replaced = lm.tokenizer.count_unknown(text) if args.unknown == "replace" else 0
     if replaced:
         print(f"charlm: note: {replaced} character(s) outside the vocabulary read as <unk>",

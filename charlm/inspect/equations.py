@@ -3,7 +3,9 @@ every intermediate quantity: what `charlm inspect` shows, recomputed rather than
 
 A cell function takes the layer's weights (a dict of arrays, see `layer_weights`), the layer's
 whole input sequence x [T, I] and its initial states, and returns ({quantity: [T, H]}, final
-states). Values at row t are those after reading token t. Keras' layouts:
+states). Values at row t are those after reading token t. A batch of independent streams steps
+at once with x [T, B, I] and states [B, H] (values [T, B, H]; the weights' float type is kept).
+Keras' layouts:
 
     lstm      kernel [I, 4H], recurrent_kernel [H, 4H], bias [4H]; gate blocks i, f, c, o
               i, f, o = σ(·), g = tanh(·);  c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
@@ -38,11 +40,11 @@ def lstm(w: dict, x: np.ndarray, states: list[np.ndarray]):
     h, c = states  # [H] each
     units = h.shape[-1]
     xp = x @ w["kernel"] + w["bias"]  # [T, 4H]: the input's part of every step, one matmul
-    out = {name: np.empty((len(x), units), np.float32) for name in LSTM_QUANTITIES}
+    out = {name: np.empty((len(x),) + h.shape, np.float32) for name in LSTM_QUANTITIES}
     for t in range(len(x)):
         z = xp[t] + h @ w["recurrent_kernel"]
-        i, f, g, o = sigmoid(z[:units]), sigmoid(z[units:2 * units]), \
-            np.tanh(z[2 * units:3 * units]), sigmoid(z[3 * units:])
+        i, f, g, o = sigmoid(z[..., :units]), sigmoid(z[..., units:2 * units]), \
+            np.tanh(z[..., 2 * units:3 * units]), sigmoid(z[..., 3 * units:])
         c = f * c + i * g
         h = o * np.tanh(c)
         for name, value in zip(LSTM_QUANTITIES, (i, f, g, o, c, h)):
@@ -55,14 +57,14 @@ def peephole(w: dict, x: np.ndarray, states: list[np.ndarray]):
     units = h.shape[-1]
     p_i, p_f, p_o = np.split(w["peephole"], 3)  # [H] each
     xp = x @ w["kernel"] + w["bias"]  # [T, 4H]
-    out = {name: np.empty((len(x), units), np.float32) for name in LSTM_QUANTITIES}
+    out = {name: np.empty((len(x),) + h.shape, np.float32) for name in LSTM_QUANTITIES}
     for t in range(len(x)):
         z = xp[t] + h @ w["recurrent_kernel"]
-        i = sigmoid(z[:units] + p_i * c)
-        f = sigmoid(z[units:2 * units] + p_f * c)
-        g = np.tanh(z[2 * units:3 * units])
+        i = sigmoid(z[..., :units] + p_i * c)
+        f = sigmoid(z[..., units:2 * units] + p_f * c)
+        g = np.tanh(z[..., 2 * units:3 * units])
         c = f * c + i * g
-        o = sigmoid(z[3 * units:] + p_o * c)  # the new cell state
+        o = sigmoid(z[..., 3 * units:] + p_o * c)  # the new cell state
         h = o * np.tanh(c)
         for name, value in zip(LSTM_QUANTITIES, (i, f, g, o, c, h)):
             out[name][t] = value
@@ -73,10 +75,11 @@ def cifg(w: dict, x: np.ndarray, states: list[np.ndarray]):
     h, c = states  # [H] each
     units = h.shape[-1]
     xp = x @ w["kernel"] + w["bias"]  # [T, 3H]
-    out = {name: np.empty((len(x), units), np.float32) for name in LSTM_QUANTITIES}
+    out = {name: np.empty((len(x),) + h.shape, np.float32) for name in LSTM_QUANTITIES}
     for t in range(len(x)):
         z = xp[t] + h @ w["recurrent_kernel"]
-        i, g, o = sigmoid(z[:units]), np.tanh(z[units:2 * units]), sigmoid(z[2 * units:])
+        i, g, o = sigmoid(z[..., :units]), np.tanh(z[..., units:2 * units]), \
+            sigmoid(z[..., 2 * units:])
         f = 1.0 - i
         c = f * c + i * g
         h = o * np.tanh(c)
@@ -90,12 +93,12 @@ def gru(w: dict, x: np.ndarray, states: list[np.ndarray]):
     units = h.shape[-1]
     bias = w["bias"].reshape(2, 3 * units)  # reset_after: [input bias, recurrent bias]
     xp = x @ w["kernel"] + bias[0]  # [T, 3H]
-    out = {name: np.empty((len(x), units), np.float32) for name in GRU_QUANTITIES}
+    out = {name: np.empty((len(x),) + h.shape, np.float32) for name in GRU_QUANTITIES}
     for t in range(len(x)):
         rec = h @ w["recurrent_kernel"] + bias[1]  # [3H]
-        z = sigmoid(xp[t, :units] + rec[:units])
-        r = sigmoid(xp[t, units:2 * units] + rec[units:2 * units])
-        candidate = np.tanh(xp[t, 2 * units:] + r * rec[2 * units:])
+        z = sigmoid(xp[t][..., :units] + rec[..., :units])
+        r = sigmoid(xp[t][..., units:2 * units] + rec[..., units:2 * units])
+        candidate = np.tanh(xp[t][..., 2 * units:] + r * rec[..., 2 * units:])
         h = z * h + (1.0 - z) * candidate
         for name, value in zip(GRU_QUANTITIES, (z, r, candidate, h)):
             out[name][t] = value
@@ -105,7 +108,7 @@ def gru(w: dict, x: np.ndarray, states: list[np.ndarray]):
 def rnn(w: dict, x: np.ndarray, states: list[np.ndarray]):
     (h,) = states
     xp = x @ w["kernel"] + w["bias"]  # [T, H]
-    out = {"hidden": np.empty((len(x), h.shape[-1]), np.float32)}
+    out = {"hidden": np.empty((len(x),) + h.shape, np.float32)}
     for t in range(len(x)):
         h = np.tanh(xp[t] + h @ w["recurrent_kernel"])
         out["hidden"][t] = h

@@ -244,6 +244,121 @@ text.addEventListener("mouseleave", () => {
   hovered = null;
 });
 
+// select and match (LSTMVis): brush a span of the text; the units of the shown layer on over it
+// and off just before it; the corpus spans where they are on together (view_match.js)
+const M = data.match, panel = $("ci-match");
+let brush = null, anchor = null, runs = 0;
+function setBrush(a, b) {
+  if (brush) for (let t = brush[0]; t < brush[1]; t++) spans[t].classList.remove("ci-brush");
+  brush = [a, b];
+  for (let t = a; t < b; t++) spans[t].classList.add("ci-brush");
+}
+function tokensText(ids, a, b) {
+  let out = "";
+  for (let t = Math.max(0, a); t < Math.min(ids.length, b); t++)
+    out += data.vocab[ids[t]].replace(/\n/g, "\u23ce").replace(/\t/g, "\u21e5");
+  return out;
+}
+async function runMatch() {
+  if (!brush) return;
+  const ticket = ++runs, li = state.layer, ML = M.layers[li], H = data.layers[li].units;
+  const right = panel.querySelector(".ci-right").checked;
+  const phrase = Math.max(0, +panel.querySelector(".ci-phrase").value | 0);
+  const out = panel.querySelector(".ci-match-out");
+  out.textContent = "matching\u2026";
+  let b;
+  try {
+    b = await Promise.all([block(ML.text_key), block(ML.corpus_key), block("corpus_ids")]);
+  } catch (err) {
+    out.innerHTML = ""; out.appendChild(el("span", "ci-error", String(err.message || err)));
+    return;
+  }
+  if (ticket !== runs) return;
+  const ids = u16(b[2]), [b0, b1] = brush;
+  const S = charlmMatch.select(b[0], H, T, b0, b1, true, right);
+  out.innerHTML = "";
+  const head = el("div", "ci-match-head");
+  head.appendChild(el("span", "", "\u00ab" + visible(data.tokens.slice(b0, b1).join("")) +
+    "\u00bb [" + b0 + ":" + b1 + "] \u00b7 " + data.layers[li].name + " " +
+    ML.quantity.replace(/_/g, " ") + ": " + S.length + " unit(s) on (\u2265 " + M.threshold +
+    (ML.quantity === "cell" ? " after tanh" : "") + ") over it and off " +
+    (right ? "on both sides" : "just before it") + (S.length ? ": " : ".")));
+  const qi = data.layers[li].quantities.findIndex((Q) => Q.name === ML.quantity);
+  S.forEach((u) => {
+    const a = el("a", "ci-unit-link", String(u));
+    a.href = "#"; a.title = "show unit " + u;
+    a.addEventListener("click", (e) => { e.preventDefault(); select(li, qi, u); });
+    head.appendChild(a); head.appendChild(document.createTextNode(" "));
+  });
+  out.appendChild(head);
+  if (!S.length) {
+    out.appendChild(el("div", "ci-feat-note", "Brush another span, or read the corpus with a " +
+                       "lower --threshold."));
+    return;
+  }
+  const r = charlmMatch.match(b[1], H, ids.length, S, true, right, phrase);
+  out.appendChild(el("div", "ci-feat-note", num(r.candidates) + " candidate span(s) in " +
+    num(ids.length) + " corpus tokens; the best " + r.matches.length + ", by shared units " +
+    "|I| (of " + S.length + "), then fewest units |U|, then length."));
+  const table = el("table", "ci-match-table"), thead = el("thead"), hr = el("tr");
+  ["#", "position", "len", "|I|", "|U|", "I/U", "context"].forEach((h) =>
+    hr.appendChild(el("th", "", h)));
+  thead.appendChild(hr); table.appendChild(thead);
+  const body = el("tbody");
+  r.matches.forEach((m, i) => {
+    const tr = el("tr");
+    [String(i + 1), num(m.start), String(m.length), String(m.intersection), String(m.union),
+     m.ratio.toFixed(2)].forEach((v) => tr.appendChild(el("td", "ci-r", v)));
+    const ctx = el("td", "ci-ctx");
+    ctx.appendChild(el("span", "ci-dim", tokensText(ids, m.start - 30, m.start).padStart(30)));
+    ctx.appendChild(el("mark", "", tokensText(ids, m.start, m.end)));
+    ctx.appendChild(el("span", "ci-dim", tokensText(ids, m.end, m.end + 30)));
+    tr.appendChild(ctx);
+    body.appendChild(tr);
+  });
+  table.appendChild(body); out.appendChild(table);
+  const hist = r.strict.map((c, n) => c ? n + ":" + c : "").filter((x) => x);
+  out.appendChild(el("div", "ci-feat-note", "lengths of the spans where all " + S.length +
+    " units are on (length:count): " + (hist.length ? hist.join(" ") : "none")));
+}
+if (M && panel && typeof charlmMatch !== "undefined") {
+  panel.style.display = "block";
+  panel.appendChild(el("div", "ci-side-title", "Select & match \u2014 drag across the text " +
+    "to brush a span; its units' matches in the corpus (" + num(M.tokens) + " tokens" +
+    (M.streams > 1 ? ", read as " + M.streams + " parallel parts after " + M.warmup +
+     " tokens of warm-up each" : "") + ")"));
+  const opts = el("div", "ci-match-opts");
+  const rl = el("label"), rc = el("input", "ci-right");
+  rc.type = "checkbox"; rl.appendChild(rc); rl.appendChild(document.createTextNode(
+    " off just after the span too"));
+  const pl = el("label", "", "phrase length "), pi = el("input", "ci-phrase");
+  pi.type = "number"; pi.min = "0"; pi.value = "0"; pi.title = "0: any length of 2 or more";
+  pl.appendChild(pi);
+  opts.appendChild(rl); opts.appendChild(pl); panel.appendChild(opts);
+  panel.appendChild(el("div", "ci-match-out ci-feat-note", "No span brushed yet."));
+  rc.addEventListener("change", runMatch); pi.addEventListener("change", runMatch);
+  layerSel.addEventListener("change", runMatch);
+  text.addEventListener("mousedown", (e) => {
+    const span = e.target.closest ? e.target.closest("span") : null;
+    if (!span || span.ciIndex === undefined || e.button !== 0) return;
+    e.preventDefault();
+    anchor = span.ciIndex;
+    setBrush(anchor, anchor + 1);
+  });
+  text.addEventListener("mouseover", (e) => {
+    const span = e.target.closest ? e.target.closest("span") : null;
+    if (anchor === null || !span || span.ciIndex === undefined) return;
+    const t = span.ciIndex;
+    setBrush(Math.min(anchor, t), Math.max(anchor, t) + 1);
+  });
+  document.addEventListener("mouseup", () => {
+    if (anchor === null) return;
+    anchor = null;
+    runMatch();
+  });
+  if (M.span) { setBrush(M.span[0], M.span[1]); runMatch(); }
+}
+
 fillQuantities();
 select(state.layer, state.quantity, state.unit);
 })

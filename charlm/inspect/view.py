@@ -113,6 +113,7 @@ class Inspection:
         self.title = title
         self._ranking = None
         self._features = None
+        self.corpus_match = None  # (data, blocks) of the select-and-match panel (view_match)
 
     # --- the arrays ---
     @property
@@ -271,6 +272,9 @@ def page_data(ins: Inspection) -> tuple[dict, dict]:
             "top_k": int(top.shape[1]) if top.ndim == 2 else 0, "layers": layers,
             "ranking": ins.ranking, "model": ins.describe(), "title": ins.title,
             "start": _start(ins)}
+    if ins.corpus_match is not None:
+        data["match"], extra = ins.corpus_match
+        blocks.update({key: _block(value) for key, value in extra.items()})
     return data, blocks
 
 
@@ -309,11 +313,14 @@ def _fragment(ins: Inspection, element_id: str) -> str:
              f'<div class="ci-main"><div class="ci-text">{_spans(ins.tokens)}</div>'
              '<div class="ci-side"><div class="ci-side-title">Units that track…</div>'
              '<div class="ci-rank"></div></div></div>',
+             '<div class="ci-match"></div>',
              '<div class="ci-tip"></div>',
              '<noscript>The colours, picker and tooltips need JavaScript.</noscript>',
              f'<script type="application/json" class="ci-data">{_script_json(data)}</script>']
     parts += [f'<script type="application/octet-stream" class="ci-block" data-key="{key}" '
               f'data-encoding="deflate">{value}</script>' for key, value in blocks.items()]
+    if ins.corpus_match is not None:
+        parts.append(f"<script>{MATCH_JS}</script>")
     parts.append(f"<script>{JS}({json.dumps(element_id)}, document.currentScript);</script>"
                  "</div>")
     return "\n".join(parts)
@@ -331,6 +338,7 @@ def _asset(name: str) -> str:
 CONTROLS = _asset("view_controls.html").removesuffix("\n")
 CSS = "\n" + _asset("view.css")
 JS = _asset("view.js").removesuffix("\n")
+MATCH_JS = _asset("view_match.js").removesuffix("\n")  # select and match, when a corpus is given
 
 
 # --- the heatmaps -------------------------------------------------------------------------------
