@@ -125,7 +125,7 @@ def _backward(d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t):
         dh = tf.matmul(dz[t], U_t)
     dZ = tf.reshape(tf.stack(dz), [-1, 4 * units])  # [T*B, 4H]
     h_prev = tf.reshape(tf.stack([h0] + hs[:-1]), [-1, units])
-    dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, -1]), [1, 0, 2])
+    dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, K_t.shape[1]]), [1, 0, 2])
     db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], dt), dZ)[0]
     dK = tf.matmul(x_flat, dZ, transpose_a=True)
     dU = tf.matmul(h_prev, dZ, transpose_a=True)
