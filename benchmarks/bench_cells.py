@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_report.py beside this file; the checkout's charlm
 
 from bench_report import print_result  # noqa: E402
-from bench_train import _charlm_runner  # noqa: E402
+from bench_train import build_charlm_step  # noqa: E402
 
 from charlm.backend import import_quietly  # noqa: E402
 from charlm.errors import UserError  # noqa: E402
@@ -50,17 +50,35 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _runner(args, cell: str, fused: bool, x, y):
-    """bench_train's timed runner for `cell`; the fused switch is read when the step is traced
-    (during the runner's warm-up), so the environment is set only around building it."""
+    """A timed runner of bench_train's step for `cell`. The fused switch is read when the step
+    is traced (during the warm-up), so the environment is set only around that; a retrace while
+    timing would read the other setting, so it is an error."""
+    import time
+
     saved = os.environ.get("CHARLM_FUSED_LSTM")
     os.environ["CHARLM_FUSED_LSTM"] = "1" if fused else "0"
     try:
-        return _charlm_runner(argparse.Namespace(**{**vars(args), "cell": cell}), x, y)
+        step, states = build_charlm_step(args, cell)
+        for _ in range(3):  # compile and warm up
+            loss, _, _ = step(x, y, states, 1e-3)
+        float(loss)
     finally:
         if saved is None:
             del os.environ["CHARLM_FUSED_LSTM"]
         else:
             os.environ["CHARLM_FUSED_LSTM"] = saved
+    traces = step._fn.experimental_get_tracing_count()
+
+    def timed(n):
+        t = time.perf_counter()
+        for _ in range(n):
+            loss, _, _ = step(x, y, states, 1e-3)
+        float(loss)  # wait for the device
+        if step._fn.experimental_get_tracing_count() != traces:
+            raise RuntimeError(f"the {cell} step was traced again while timed")
+        return time.perf_counter() - t
+
+    return timed
 
 
 def run(args) -> int:

@@ -70,12 +70,13 @@ def fused_lstm_sequence(inputs, initial_h, initial_c, kernel, recurrent_kernel, 
     return tf.custom_gradient(_lstm_unrolled)(*args)
 
 
-def _transposed(m):
-    """[R, 4H] -> [4H, R] materialized (see the module docstring: avoids transpose_b)."""
+def _transposed(m, blocks=4):
+    """[R, nH] -> [nH, R] materialized (see the module docstring: avoids transpose_b)."""
     import tensorflow as tf
 
     rows, cols = m.shape
-    return tf.reshape(tf.transpose(tf.reshape(m, [rows, 4, cols // 4]), [1, 2, 0]), [cols, rows])
+    return tf.reshape(tf.transpose(tf.reshape(m, [rows, blocks, cols // blocks]), [1, 2, 0]),
+                      [cols, rows])
 
 
 def _ifco_icfo(m):
