@@ -6,6 +6,8 @@ Keras layout: kernel [I, 4H], recurrent_kernel [H, 4H], bias [4H], gate order i,
 2-core Zen 4, embedding 64 -> 2 x LSTM(256) -> Dense(65), batch 64 x 100 steps, a train step runs
 at ~30k chars/s vs ~16-17k for keras.layers.LSTM and ~27k for PyTorch's oneDNN nn.LSTM.
 
+charlm.model.variant_kernels applies the same design to the peephole and cifg cells.
+
 How (each point measured; see the helper report for the numbers):
   * Hand-written BPTT in a `tf.custom_gradient`, loop unrolled in the graph (T is static).
     Forward: the input projection for all steps is ONE matmul [T*B, I] @ [I, 4H]; each step

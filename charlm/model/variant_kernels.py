@@ -29,7 +29,7 @@ from charlm.model import lstm_kernels
 
 def fused_peephole_sequence(inputs, initial_h, initial_c, kernel, recurrent_kernel, bias,
                             peephole):
-    """inputs [B, T] + [I], states [B, H], Keras-order weights ([I, 4H], [H, 4H], [4H]) and
+    """inputs [B, T, I], states [B, H], Keras-order weights ([I, 4H], [H, 4H], [4H]) and
     peephole [3H] (p_i, p_f, p_o) -> (outputs [B, T, H], final h [B, H], final c [B, H]).
     Differentiable wrt the inputs, both initial states and all four weights."""
     return _unrolled_sequence(_Peephole, inputs, initial_h, initial_c, kernel, recurrent_kernel,
@@ -87,7 +87,8 @@ class _Peephole:
                 lstm_kernels._transposed(lstm_kernels._ifco_icfo(K)))
 
     @staticmethod
-    def fold(dK, dU, db):
+    def to_cell_layout(dK, dU, db):
+        """Weight gradients in i, c, f, o order -> the cell's i, f, c, o."""
         return tuple(lstm_kernels._ifco_icfo(d) for d in (dK, dU, db))
 
 
@@ -123,7 +124,8 @@ class _Cifg:
         return lstm_kernels._transposed(U, blocks=3), lstm_kernels._transposed(K, blocks=3)
 
     @staticmethod
-    def fold(dK, dU, db):
+    def to_cell_layout(dK, dU, db):
+        """Weight gradients already in the cell's i, c, o order."""
         return dK, dU, db
 
 
@@ -197,7 +199,7 @@ def _chains(variant, x, h0, c0, *weights):
                      tf.split(d_out, sizes, 0), tf.split(d_h_last, sizes, 0),
                      tf.split(d_c_last, sizes, 0), h0s, c0s, chains)]
         dx, dh0, dc0 = (tf.concat([p[j] for p in parts], 0) for j in range(3))
-        dK, dU, db = variant.fold(*(tf.add_n([p[j] for p in parts]) for j in range(3, 6)))
+        dK, dU, db = variant.to_cell_layout(*(tf.add_n([p[j] for p in parts]) for j in range(3, 6)))
         d_peephole = [] if split[3] is None else [tf.add_n([p[6] for p in parts])]
         return (dx, dh0, dc0, dK, dU, db, *d_peephole)
 
