@@ -31,8 +31,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(cell, tiny_corpus, tmp_pat
                  stop_after_steps=5)
     assert json.loads((part / "last" / "trainer.json").read_text())["step"] == 5
     train(prepare_resume(str(part), {}), resume=True, quiet=True)
-    for w1, w2 in zip(*(load(run, which="last").model.get_weights() for run in (whole, part))):
-        np.testing.assert_array_equal(w1, w2)
+    models = [load(run, which="last").model for run in (whole, part)]
+    for v, w1, w2 in zip(models[0].weights, *(m.get_weights() for m in models)):
+        np.testing.assert_array_equal(w1, w2, err_msg=v.path)
     logs = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             for run in (whole, part)]
     val = [[(r["step"], r["bpc"]) for r in log if r["kind"] == "val"] for log in logs]
