@@ -53,7 +53,8 @@ class FusedLSTM(keras.layers.LSTM):
 class RNN(keras.layers.RNN):
     """keras.layers.RNN over a peephole or cifg cell that, on TensorFlow without a GPU, runs
     sequences of static length 1..MAX_UNROLL in the cell's fused kernel; anything else (a mask,
-    a longer or unknown length, CHARLM_FUSED_LSTM=0, another backend) in the generic loop.
+    a longer or unknown length, CHARLM_FUSED_LSTM=0, another backend, or CHARLM_FUSED_VARIANTS
+    not 1: see variant_kernels.is_enabled) in the generic loop.
 
     Named RNN (registered as charlm>RNN) because Keras' weights files address each layer by its
     class name in snake case ("rnn", "rnn_1"): the same name reads and writes the same weights
@@ -61,7 +62,7 @@ class RNN(keras.layers.RNN):
 
     def __init__(self, cell, **kwargs):
         super().__init__(cell, **kwargs)
-        if lstm_kernels.is_enabled():
+        if variant_kernels.is_enabled():
             self.supports_jit = False  # LSTMBlockCellGrad has no XLA kernel
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -69,7 +70,7 @@ class RNN(keras.layers.RNN):
         fusable = (
             kernel is not None and mask is None and steps is not None
             and 0 < steps <= lstm_kernels.MAX_UNROLL and not self.go_backwards
-            and not self.unroll and lstm_kernels.is_enabled()
+            and not self.unroll and variant_kernels.is_enabled()
         )
         if not fusable:
             return super().inner_loop(sequences, initial_state, mask, training=training)

@@ -24,7 +24,17 @@ Zen 2 (25% more matmul work).
 
 from __future__ import annotations
 
+import os
+
 from charlm.model import lstm_kernels
+
+
+def is_enabled() -> bool:
+    """Opt-in for now: CHARLM_FUSED_VARIANTS=1 (and the LSTM kernel's conditions). Two identical
+    peephole runs in this kernel differed by one unit in the last place of the embedding in about
+    one run of four on a 2-core Zen 2 (a race between the two batch chains, not yet found), so
+    the default stays Keras' generic loop, which reproduces bit for bit."""
+    return os.environ.get("CHARLM_FUSED_VARIANTS") == "1" and lstm_kernels.is_enabled()
 
 
 def fused_peephole_sequence(inputs, initial_h, initial_c, kernel, recurrent_kernel, bias,

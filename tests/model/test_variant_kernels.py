@@ -66,6 +66,7 @@ def test_only_static_lengths_up_to_the_unroll_limit_are_fused():
 def fused_calls(monkeypatch):
     """Counts the model's calls of each fused kernel (and still runs it)."""
     calls = {kind: 0 for kind in KERNELS}
+    monkeypatch.setenv("CHARLM_FUSED_VARIANTS", "1")  # opt-in (variant_kernels.is_enabled)
 
     def counting(kind, kernel):
         def wrapper(*args):
