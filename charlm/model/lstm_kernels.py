@@ -6,6 +6,8 @@ Keras layout: kernel [I, 4H], recurrent_kernel [H, 4H], bias [4H], gate order i,
 2-core Zen 4, embedding 64 -> 2 x LSTM(256) -> Dense(65), batch 64 x 100 steps, a train step runs
 at ~30k chars/s vs ~16-17k for keras.layers.LSTM and ~27k for PyTorch's oneDNN nn.LSTM.
 
+charlm.model.variant_kernels applies the same design to the peephole and cifg cells.
+
 How (each point measured; see the helper report for the numbers):
   * Hand-written BPTT in a `tf.custom_gradient`, loop unrolled in the graph (T is static).
     Forward: the input projection for all steps is ONE matmul [T*B, I] @ [I, 4H]; each step
@@ -70,12 +72,13 @@ def fused_lstm_sequence(inputs, initial_h, initial_c, kernel, recurrent_kernel, 
     return tf.custom_gradient(_lstm_unrolled)(*args)
 
 
-def _transposed(m):
-    """[R, 4H] -> [4H, R] materialized (see the module docstring: avoids transpose_b)."""
+def _transposed(m, blocks=4):
+    """[R, nH] -> [nH, R] materialized (see the module docstring: avoids transpose_b)."""
     import tensorflow as tf
 
     rows, cols = m.shape
-    return tf.reshape(tf.transpose(tf.reshape(m, [rows, 4, cols // 4]), [1, 2, 0]), [cols, rows])
+    return tf.reshape(tf.transpose(tf.reshape(m, [rows, blocks, cols // blocks]), [1, 2, 0]),
+                      [cols, rows])
 
 
 def _ifco_icfo(m):
@@ -125,7 +128,7 @@ def _backward(d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t):
         dh = tf.matmul(dz[t], U_t)
     dZ = tf.reshape(tf.stack(dz), [-1, 4 * units])  # [T*B, 4H]
     h_prev = tf.reshape(tf.stack([h0] + hs[:-1]), [-1, units])
-    dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, -1]), [1, 0, 2])
+    dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, K_t.shape[1]]), [1, 0, 2])
     db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], dt), dZ)[0]
     dK = tf.matmul(x_flat, dZ, transpose_a=True)
     dU = tf.matmul(h_prev, dZ, transpose_a=True)

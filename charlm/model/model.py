@@ -12,7 +12,10 @@ variants `peephole` and `cifg` are charlm's own cells (charlm.model.cells) in ke
 `FusedLSTM` is a `keras.layers.LSTM` that keeps its weights and cuDNN eligibility (tanh/sigmoid,
 bias, no recurrent dropout, no unroll) and, on the TensorFlow backend without a GPU, runs
 sequences of known length in `charlm.model.lstm_kernels` (hand-written BPTT, weight gradients as single
-matmuls) instead of Keras' per-step while loop; CHARLM_FUSED_LSTM=0 turns it off.
+matmuls) instead of Keras' per-step while loop; CHARLM_FUSED_LSTM=0 turns it off. `FusedCellRNN`
+(class RNN) does the same for the peephole and cifg cells (`charlm.model.variant_kernels`): a
+keras.layers.RNN with the same cell, weights and variable paths, so either loads the other's
+checkpoints.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from __future__ import annotations
 import keras
 
 from charlm.cell_types import CELL_TYPES
-from charlm.model import lstm_kernels
+from charlm.model import lstm_kernels, variant_kernels
 from charlm.model.cells import CELL_CLASSES
 
+# The fused kernel of each of charlm's own cells (charlm.model.cells), by the cell's kind.
+VARIANT_KERNELS = {"peephole": variant_kernels.fused_peephole_sequence,
+                   "cifg": variant_kernels.fused_cifg_sequence}
 
 
 @keras.saving.register_keras_serializable(package="charlm")
@@ -43,13 +49,45 @@ class FusedLSTM(keras.layers.LSTM):
         return outputs[:, -1], outputs, [h, c]
 
 
+@keras.saving.register_keras_serializable(package="charlm")
+class RNN(keras.layers.RNN):
+    """keras.layers.RNN over a peephole or cifg cell that, on TensorFlow without a GPU, runs
+    sequences of static length 1..MAX_UNROLL in the cell's fused kernel; anything else (a mask,
+    a longer or unknown length, CHARLM_FUSED_LSTM=0, another backend, or CHARLM_FUSED_VARIANTS
+    not 1: see variant_kernels.is_enabled) in the generic loop.
+
+    Named RNN (registered as charlm>RNN) because Keras' weights files address each layer by its
+    class name in snake case ("rnn", "rnn_1"): the same name reads and writes the same weights
+    files as keras.layers.RNN, so checkpoints of either kind load in the other."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(cell, **kwargs)
+        if variant_kernels.is_enabled():
+            self.supports_jit = False  # LSTMBlockCellGrad has no XLA kernel
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        kernel, steps = VARIANT_KERNELS.get(getattr(self.cell, "kind", None)), sequences.shape[1]
+        fusable = (
+            kernel is not None and mask is None and steps is not None
+            and 0 < steps <= lstm_kernels.MAX_UNROLL and not self.go_backwards
+            and not self.unroll and variant_kernels.is_enabled()
+        )
+        if not fusable:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        outputs, h, c = kernel(sequences, initial_state[0], initial_state[1], *self.cell.weights)
+        return outputs[:, -1], outputs, [h, c]
+
+
+FusedCellRNN = RNN  # the name the rest of charlm uses
+
+
 def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
     """The one place that maps --cell to a layer: add new cells here.
 
     `fused=False` gives the stock Keras layer with the same weights (what an export saves, so
     plain Keras loads it without charlm). charlm's own cells (peephole, cifg) have no stock
-    Keras equivalent: they always run in keras.layers.RNN's generic per-step loop, whatever
-    `fused` says, and loading them needs charlm's registered classes."""
+    Keras equivalent: `fused=False` gives them in a plain keras.layers.RNN (the generic
+    per-step loop), and loading them needs charlm's registered classes either way."""
     # float32 under any global dtype policy (--precision mixed): cuDNN's LSTM kernel and a cell
     # state summed over hundreds of steps want it; Keras casts the inputs at the layer's edge.
     common = dict(return_sequences=True, return_state=True, name=name, dtype="float32")
@@ -59,9 +97,9 @@ def make_recurrent_layer(cell: str, units: int, name: str, fused: bool = True):
         return keras.layers.GRU(units, **common)  # reset_after=True: cuDNN-compatible
     if cell == "rnn":
         return keras.layers.SimpleRNN(units, **common)
-    if cell in CELL_CLASSES:  # `fused` makes no difference: no fused kernel for these
-        return keras.layers.RNN(CELL_CLASSES[cell](units, name=f"{cell}_cell", dtype="float32"),
-                                **common)
+    if cell in CELL_CLASSES:
+        layer = FusedCellRNN if fused else keras.layers.RNN
+        return layer(CELL_CLASSES[cell](units, name=f"{cell}_cell", dtype="float32"), **common)
     raise ValueError(f"unknown cell {cell!r}")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from charlm.cell_types import CELLS
 from charlm.model.cells import CIFGLSTMCell, PeepholeLSTMCell
-from charlm.model.model import build_model, make_recurrent_layer
+from charlm.model.model import FusedCellRNN, build_model, make_recurrent_layer
 from tests.helpers import TINY_TEXT, read_jsonl, run_cli, tiny_config
 
 H, I, T, B = 2, 3, 4, 2  # units, input size, steps, batch
@@ -109,9 +109,9 @@ def test_weight_layouts_and_initialisation():
     np.testing.assert_array_equal(np.asarray(peep.cell.bias), np.repeat([0, 1, 0, 0], 5))
     np.testing.assert_array_equal(np.asarray(peep.cell.peephole), np.zeros(15))
     np.testing.assert_array_equal(np.asarray(cifg.cell.bias), np.repeat([-1, 0, 0], 5))
-    for fused in (True, False):  # no fused kernel: the generic RNN loop either way
+    for fused, layer_class in ((True, FusedCellRNN), (False, keras.layers.RNN)):
         layer = make_recurrent_layer("peephole", 5, name="x", fused=fused)
-        assert type(layer) is keras.layers.RNN and isinstance(layer.cell, PeepholeLSTMCell)
+        assert type(layer) is layer_class and isinstance(layer.cell, PeepholeLSTMCell)
 
 
 @pytest.mark.parametrize("cls", [PeepholeLSTMCell, CIFGLSTMCell])
@@ -223,7 +223,7 @@ def test_trained_variant_generates(run):
     cell, out = run
     lm = charlm.load(out)
     assert lm.config["model"]["cell"] == cell
-    assert type(lm.model.get_layer(f"{cell}_0")) is keras.layers.RNN
+    assert type(lm.model.get_layer(f"{cell}_0")) is FusedCellRNN  # the fused kernel on a CPU
     assert len(lm.generate("The cat", length=30, temperature=1.0, seed=3)) == 30
     prompt, steps = "The ca", 6
     text = lm.generate(prompt, length=steps, temperature=0)

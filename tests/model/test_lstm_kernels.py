@@ -61,6 +61,11 @@ def test_fused_lstm_matches_keras_lstm(steps, paths):
     assert paths == {"unrolled": 1, "while_loop": 0}
 
 
+def test_a_batch_of_one_leaves_the_second_chain_empty_and_still_matches(paths):
+    _assert_matches_keras_lstm(3, batch=1)
+    assert paths == {"unrolled": 1, "while_loop": 0}
+
+
 @pytest.mark.parametrize("steps", [5, 9])
 def test_longer_sequences_use_the_while_loop_and_match_keras_lstm(steps, paths, monkeypatch):
     monkeypatch.setattr(lstm_kernels, "MAX_UNROLL", 4)  # a short limit keeps this fast
