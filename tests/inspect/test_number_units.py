@@ -124,6 +124,30 @@ def test_scorer_matches_probe_scores_and_sees_ablation(tmp_path):
     np.testing.assert_allclose(scorer.margins(subset), margins, atol=1e-6)  # restored
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_trie_scorer_matches_each_pair_scored_alone_with_each_unit_ablated(cell, tmp_path):
+    """The trie reads shared beginnings once; ablating one unit at a time, its margins must be
+    those of every pair scored on its own (`charlm probe`'s scorer on an ablated copy), and two
+    pairs with the same texts must get bit-identical margins."""
+    from charlm.inspect.ablation import ablated_copy
+    from charlm.probes.scoring import ModelScorer
+
+    tokenizer = _tokenizer()
+    model = tiny_model(vocab_size=tokenizer.vocab_size, layers=2, units=6, cell=cell)
+    rows = _tiny_rows() + _tiny_rows()[:1]  # pair 24 repeats pair 0
+    pairs, _ = load_pairs([_write(tmp_path / "p.jsonl", rows)])
+    scorer = PrefixScorer(model, tokenizer, pairs, batch_size=3)  # levels split into calls
+    subset = [24, 0, 1, 5, 12, 13, 23]
+    for layer, unit in [(0, 0), (0, 4), (1, 2), (1, 5)]:
+        with ablated(model, layer, [unit]):
+            margins = scorer.margins(subset)
+        alone = ModelScorer(ablated_copy(model, layer, [unit]), tokenizer, batch_size=1)
+        expected = [r["logprob_good"] - r["logprob_bad"]
+                    for r in score_pairs(alone, [pairs[i] for i in subset])]
+        np.testing.assert_allclose(margins, expected, atol=1e-5)
+        assert margins[0] == margins[1]
+
+
 def _tokenizer():
     from charlm.data.tokenizers import CharTokenizer
 
