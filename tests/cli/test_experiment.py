@@ -61,17 +61,16 @@ def _tiny_experiment(tmp_path):
 
 @pytest.mark.slow
 def test_experiment_cells_seeds(tmp_path, capsys):
-    argv = _tiny_experiment(tmp_path) + ["--out", str(tmp_path / "exp"), "--seeds", "1,2",
-                                         "--crossing-accuracy", "0.6"]
+    # one cell, two seeds (several cells' summaries: tests/experiments/test_seeds.py)
+    argv = _tiny_experiment(tmp_path) + ["--out", str(tmp_path / "exp"), "--cells", "lstm",
+                                         "--seeds", "1,2", "--crossing-accuracy", "0.6"]
     assert main(argv) == 0
     result = json.loads((tmp_path / "exp" / "cells.json").read_text())
     assert result["seeds"] == [1, 2] and result["crossing_accuracy"] == 0.6
-    assert [(r["cell"], r["seed"]) for r in result["runs"]] == [
-        ("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2)]
-    for cell in ("rnn", "lstm"):
-        for seed in (1, 2):
-            assert (tmp_path / "exp" / cell / f"seed-{seed}" / "config.json").exists()
-    assert [c["cell"] for c in result["cells"]] == ["rnn", "lstm"]
+    assert [(r["cell"], r["seed"]) for r in result["runs"]] == [("lstm", 1), ("lstm", 2)]
+    for seed in (1, 2):
+        assert (tmp_path / "exp" / "lstm" / f"seed-{seed}" / "config.json").exists()
+    assert [c["cell"] for c in result["cells"]] == ["lstm"]
     for summary in result["cells"]:
         rows = [r for r in result["runs"] if r["cell"] == summary["cell"]]
         assert rows[0]["val_bpc"] != rows[1]["val_bpc"]  # the seed changes the weights
@@ -92,7 +91,7 @@ def test_experiment_cells_seeds(tmp_path, capsys):
                 assert (s["min"], s["max"]) == (values.min(), values.max())
     assert (tmp_path / "exp" / "cells.png").stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "| rnn | 1 | 3 |" in out and "## Each seed" in out
+    assert "| lstm | 1 | 3 |" in out and "## Each seed" in out
     assert f"| {sum(c['crossed'] for c in result['cells'][:1])}/2 |" in out
 
     # the same seed again, alone in another folder: the same row
@@ -100,13 +99,13 @@ def test_experiment_cells_seeds(tmp_path, capsys):
                                           "--cells", "lstm", "--crossing-accuracy", "0.6"]
     assert main(again) == 0
     row = json.loads((tmp_path / "again" / "cells.json").read_text())["runs"][0]
-    first = result["runs"][3]
+    first = result["runs"][1]
     assert {**row, "val_bpc": 0} == {**first, "val_bpc": 0}
     assert row["val_bpc"] == pytest.approx(first["val_bpc"], rel=1e-6)
 
     # the experiment again: every run reused; without --seeds that folder is an error
     assert main(argv) == 0
-    assert capsys.readouterr().err.count("reusing") == 4
+    assert capsys.readouterr().err.count("reusing") == 2
     assert main(argv[:-4]) == 2
     assert "holds runs trained with --seeds" in capsys.readouterr().err
 
