@@ -57,7 +57,6 @@ def _runner(args, cell: str, fused: bool, x, y):
 
     saved = os.environ.get("CHARLM_FUSED_LSTM")
     os.environ["CHARLM_FUSED_LSTM"] = "1" if fused else "0"
-    os.environ["CHARLM_FUSED_VARIANTS"] = "1"  # the variants' kernel is opt-in
     try:
         step, states = build_charlm_step(args, cell)
         for _ in range(3):  # compile and warm up

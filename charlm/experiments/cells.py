@@ -206,7 +206,7 @@ def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus
                 seq_len: int | None, seed: int, label: str) -> None:
     from charlm import checkpoint as ckpt
     from charlm.config import TrainConfig
-    from charlm.training.trainer import train
+    from charlm.training.trainer import prepare_resume, train
 
     config = TrainConfig(corpus=corpus, cell=cell, units=units, layers=1,
                          embedding_dim=embedding_dim,
@@ -218,7 +218,7 @@ def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus
             setattr(config, name, value)
     if lr is not None:
         config.lr = lr
-    if ckpt.has_weights(folder):
+    if ckpt.has_weights(folder, "last"):  # last/ is written at step 0 and on every stop
         # Reuse only a model trained exactly as this run would train it (any folder name).
         saved = TrainConfig.from_dict(ckpt.read_config(folder)["train"]).to_dict()
         changed = [f"{k} {saved.get(k)} → {v}" for k, v in config.to_dict().items()
@@ -226,7 +226,10 @@ def _train_cell(cell: str, units: int, folder: Path, lr: float | None, *, corpus
         if changed:
             raise UserError(f"{folder} holds a model trained with other settings "
                             f"({', '.join(changed)}); remove it or choose another --out")
-        _say(f"{label}: reusing the model trained in {folder}")
+        # A run stopped part-way (a kill, Ctrl-C) resumes exactly where it stopped; a finished
+        # one resumes to its budget at once and trains nothing.
+        _say(f"{label}: reusing the run in {folder}")
+        train(prepare_resume(str(folder), {}), resume=True, quiet=True)
         return
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} has an unfinished run; remove it or choose another --out")

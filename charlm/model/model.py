@@ -53,8 +53,8 @@ class FusedLSTM(keras.layers.LSTM):
 class RNN(keras.layers.RNN):
     """keras.layers.RNN over a peephole or cifg cell that, on TensorFlow without a GPU, runs
     sequences of static length 1..MAX_UNROLL in the cell's fused kernel; anything else (a mask,
-    a longer or unknown length, CHARLM_FUSED_LSTM=0, another backend, or CHARLM_FUSED_VARIANTS
-    not 1: see variant_kernels.is_enabled) in the generic loop.
+    a longer or unknown length, CHARLM_FUSED_LSTM=0 or CHARLM_FUSED_VARIANTS=0, another backend:
+    see variant_kernels.is_enabled) in the generic loop.
 
     Named RNN (registered as charlm>RNN) because Keras' weights files address each layer by its
     class name in snake case ("rnn", "rnn_1"): the same name reads and writes the same weights

@@ -8,9 +8,10 @@ gradients as one matmul each after the loop, the batch split in independent chai
 sequences of static length 1..MAX_UNROLL come here; charlm.model.model runs anything else in
 keras.layers.RNN's generic loop.
 
-peephole: LSTMBlockCell's peephole formulation is the cell's: i and f see c_{t-1} (wci, wcf), o
-sees the new c_t (wco), so LSTMBlockCellGrad(use_peephole=True) gives the gate gradients, dc_{t-1}
-including the peephole paths, and the per-step peephole gradients (summed over the batch).
+peephole: i and f see c_{t-1} (p_i, p_f), o sees the new c_t (p_o). LSTMBlockCellGrad runs without
+its own peephole option (see _backward for why): each step adds do ⊙ p_o to dc_t before the op
+and di ⊙ p_i + df ⊙ p_f to the dc_{t-1} it returns, and the peephole gradients are three
+reductions over all steps after the loop.
 
 cifg (f = 1 − i, blocks i, c, o): LSTMBlockCellGrad is fed f = 1 − i and returns, for the
 independent-gate cell, dz_i' = dc ⊙ g ⊙ i(1 − i) and dz_f' = dc ⊙ c_{t-1} ⊙ f(1 − f). As f(1 − f)
@@ -30,11 +31,9 @@ from charlm.model import lstm_kernels
 
 
 def is_enabled() -> bool:
-    """Opt-in for now: CHARLM_FUSED_VARIANTS=1 (and the LSTM kernel's conditions). Two identical
-    peephole runs in this kernel differed by one unit in the last place of the embedding in about
-    one run of four on a 2-core Zen 2 (a race between the two batch chains, not yet found), so
-    the default stays Keras' generic loop, which reproduces bit for bit."""
-    return os.environ.get("CHARLM_FUSED_VARIANTS") == "1" and lstm_kernels.is_enabled()
+    """Where the LSTM's kernel runs (TensorFlow without a GPU), unless CHARLM_FUSED_VARIANTS=0
+    (Keras' generic loop then runs, e.g. to compare speeds)."""
+    return os.environ.get("CHARLM_FUSED_VARIANTS") != "0" and lstm_kernels.is_enabled()
 
 
 def fused_peephole_sequence(inputs, initial_h, initial_c, kernel, recurrent_kernel, bias,
@@ -165,18 +164,29 @@ def _backward(variant, d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t, p
 
     steps, units, batch, dt = len(hs), U_t.shape[1], tf.shape(h0)[0], h0.dtype
     d_out = tf.unstack(tf.transpose(d_out, [1, 0, 2]))
-    # LSTMBlockCellGrad reads only shapes from x, h_prev, w, b (no matmul inside).
+    # LSTMBlockCellGrad reads only shapes from x, h_prev, w, b, wc* (no matmul inside).
     no_x, no_w = tf.zeros([batch, 0], dt), tf.zeros([units, 4 * units], dt)
-    no_b = tf.zeros([4 * units], dt)
-    wci, wcf, wco = peephole if peephole is not None else [tf.zeros([units], dt)] * 3
-    dz, d_peep = [None] * steps, []
+    no_b, no_p = tf.zeros([4 * units], dt), tf.zeros([units], dt)
+    dz = [None] * steps
     for t in reversed(range(steps)):
         i, f, g, o, tanh_c = gates[t]
-        dc, dz4, d_wci, d_wcf, d_wco = tf.raw_ops.LSTMBlockCellGrad(
-            x=no_x, cs_prev=cs[t - 1] if t > 0 else c0, h_prev=h0, w=no_w, wci=wci, wcf=wcf,
-            wco=wco, b=no_b, i=i, cs=cs[t], f=f, o=o, ci=g, co=tanh_c, cs_grad=dc,
-            h_grad=d_out[t] + dh, use_peephole=peephole is not None)  # dz: [B, 4H] i,c,f,o
-        d_peep.append((d_wci, d_wcf, d_wco))
+        c_prev, h_grad = cs[t - 1] if t > 0 else c0, d_out[t] + dh
+        if peephole is not None:
+            # The peephole paths by hand, not LSTMBlockCellGrad(use_peephole=True): that op
+            # may write its peephole gradients into the buffers of its wc* inputs (TF's
+            # forward_input_or_allocate_output), which both batch chains read; with it, 4 of 6
+            # identical peephole runs ended with different weights (2-core Zen 2), without it
+            # 6 of 6 matched bit for bit.
+            # o sees the new c, so dc_t gains do * p_o before the gate gradients are formed.
+            dc = dc + h_grad * tanh_c * o * (1.0 - o) * peephole[2]
+        dc_prev, dz4, _, _, _ = tf.raw_ops.LSTMBlockCellGrad(
+            x=no_x, cs_prev=c_prev, h_prev=h0, w=no_w, wci=no_p, wcf=no_p, wco=no_p, b=no_b,
+            i=i, cs=cs[t], f=f, o=o, ci=g, co=tanh_c, cs_grad=dc, h_grad=h_grad,
+            use_peephole=False)  # dz4: [B, 4H] i,c,f,o
+        if peephole is not None:  # i and f see c_{t-1} through p_i and p_f
+            di, _, df, _ = tf.split(dz4, 4, axis=-1)
+            dc_prev = dc_prev + di * peephole[0] + df * peephole[1]
+        dc = dc_prev
         dz[t] = variant.gate_gradients(dz4)  # [B, nH] in the order of U_t's rows
         dh = tf.matmul(dz[t], U_t)
     dZ = tf.reshape(tf.stack(dz), [-1, U_t.shape[0]])  # [T*B, nH]
@@ -185,8 +195,20 @@ def _backward(variant, d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t, p
     db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], dt), dZ)[0]
     dK = tf.matmul(x_flat, dZ, transpose_a=True)
     dU = tf.matmul(h_prev, dZ, transpose_a=True)
-    dp = None if peephole is None else tf.concat([tf.add_n(list(d)) for d in zip(*d_peep)], 0)
+    dp = None if peephole is None else _peephole_gradient(dZ, c0, cs, units)
     return dx, dh, dc, dK, dU, db, dp
+
+
+def _peephole_gradient(dZ, c0, cs, units):
+    """d(p_i, p_f, p_o) [3H] from all steps at once: the gate gradients dZ [T*B, 4H] (i, c, f,
+    o) times the cell state each gate saw (c_{t-1} for i and f, c_t for o), summed."""
+    import tensorflow as tf
+
+    c_prev = tf.reshape(tf.stack([c0] + cs[:-1]), [-1, units])  # [T*B, H]
+    c_new = tf.reshape(tf.stack(cs), [-1, units])
+    di, _, df, do = tf.split(dZ, 4, axis=-1)
+    return tf.concat([tf.reduce_sum(di * c_prev, 0), tf.reduce_sum(df * c_prev, 0),
+                      tf.reduce_sum(do * c_new, 0)], 0)
 
 
 def _chains(variant, x, h0, c0, *weights):

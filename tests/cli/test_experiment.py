@@ -123,3 +123,29 @@ def test_experiment_cells_bad_seeds(tmp_path, capsys, flags, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_experiment_finishes_a_run_that_was_stopped_part_way(tmp_path, capsys, monkeypatch):
+    """Killed mid-run, the experiment run again resumes that run where it stopped: its model
+    ends bit-identical to one trained straight through."""
+    from charlm.api import load
+    from charlm.training import trainer
+
+    argv = _tiny_experiment(tmp_path) + ["--cells", "lstm", "--steps", "6"]
+    assert main(argv + ["--out", str(tmp_path / "straight")]) == 0
+    train = trainer.train
+    monkeypatch.setattr(trainer, "train",  # the first run stops after 2 of its 6 steps
+                        lambda config, **kw: train(config, **kw, stop_after_steps=2))
+    assert main(argv + ["--out", str(tmp_path / "stopped")]) == 0
+    assert json.loads((tmp_path / "stopped" / "cells.json").read_text())["cells"][0]["steps"] < 6
+    monkeypatch.setattr(trainer, "train", train)
+    capsys.readouterr()
+    assert main(argv + ["--out", str(tmp_path / "stopped")]) == 0
+    assert "reusing" in capsys.readouterr().err
+    rows = [json.loads((tmp_path / d / "cells.json").read_text())["cells"][0]
+            for d in ("straight", "stopped")]
+    assert rows[1]["steps"] == 6 and rows[0] == rows[1]
+    models = [load(tmp_path / d / "lstm", which="last").model for d in ("straight", "stopped")]
+    for w1, w2 in zip(*(m.get_weights() for m in models)):
+        np.testing.assert_array_equal(w1, w2)

@@ -66,7 +66,7 @@ def test_only_static_lengths_up_to_the_unroll_limit_are_fused():
 def fused_calls(monkeypatch):
     """Counts the model's calls of each fused kernel (and still runs it)."""
     calls = {kind: 0 for kind in KERNELS}
-    monkeypatch.setenv("CHARLM_FUSED_VARIANTS", "1")  # opt-in (variant_kernels.is_enabled)
+    monkeypatch.delenv("CHARLM_FUSED_VARIANTS", raising=False)  # the default: on
 
     def counting(kind, kernel):
         def wrapper(*args):
@@ -147,5 +147,9 @@ def test_the_model_falls_back_to_the_generic_loop_where_the_kernel_does_not_appl
     assert_same(fused(inputs))
     assert fused_calls[cell] == 0
     monkeypatch.delenv("CHARLM_FUSED_LSTM")
+    monkeypatch.setenv("CHARLM_FUSED_VARIANTS", "0")  # the variants' own switch
+    assert_same(fused(inputs))
+    assert fused_calls[cell] == 0
+    monkeypatch.delenv("CHARLM_FUSED_VARIANTS")
     assert_same(fused(inputs))
     assert fused_calls[cell] == 1

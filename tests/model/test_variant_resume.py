@@ -1,9 +1,9 @@
 """Training a peephole or cifg model is deterministic: a run stopped and resumed ends with
 bit-identical weights and validation figures to one that ran through (the pattern of
 tests/training/test_trainer.py's LSTM resume test, on a tinier model). The variants train in
-Keras' generic loop by default; the opt-in fused kernel (CHARLM_FUSED_VARIANTS=1) is not pinned
-here: a peephole run in it sometimes differs by one unit in the last place of the embedding (an
-open race between the batch chains, see charlm.model.variant_kernels.is_enabled)."""
+their fused kernel by default (charlm.model.variant_kernels). Before its peephole backward stopped
+using LSTMBlockCellGrad's in-place peephole gradients, about one peephole run in two here differed
+in the last bits (a race between the kernel's two batch chains)."""
 
 import json
 
@@ -26,7 +26,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(cell, tiny_corpus, tmp_pat
                         lambda *args: calls.append(cell) or kernel(*args))
     settings = dict(cell=cell, units=8, batching="stream", seed=1, max_steps=8, eval_every=4)
     whole = train(tiny_config(tiny_corpus, tmp_path / "whole", **settings), quiet=True)
-    assert not calls  # the default: Keras' generic loop
+    assert calls  # the default: the fused kernel
     part = train(tiny_config(tiny_corpus, tmp_path / "part", **settings), quiet=True,
                  stop_after_steps=5)
     assert json.loads((part / "last" / "trainer.json").read_text())["step"] == 5
