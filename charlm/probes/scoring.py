@@ -177,10 +177,12 @@ class PrefixScorer:
         self._step = backend.compile_function(step, model.variables, signature=signature)
         self._plans: dict = {}
 
-    def _plan(self, subset: tuple) -> list:
-        """Per trie level: (parent row at the level above [n_d], character [n_d], and the scored
-        characters read from this level's distributions: rows [q], characters [q], request
-        keys [q] (2·position + 0 for good, 1 for bad))."""
+    def plan(self, subset) -> list:
+        """The trie of the pairs at indices `subset`, per level: (parent row at the level above
+        [n_d], character [n_d, 1], and the scored characters read from this level's
+        distributions: rows [q], characters [q], request keys [q] (2·position + 0 for good, 1
+        for bad)). Level 0's parent is the root, row 0 of one zero state."""
+        subset = tuple(int(i) for i in subset)
         if subset in self._plans:
             return self._plans[subset]
         node: dict = {}  # (parent node, char) → node; node = (level, row)
@@ -217,7 +219,7 @@ class PrefixScorer:
         subset = tuple(int(i) for i in subset)
         logprob = np.zeros(2 * len(subset), np.float64)
         above = [np.asarray(s) for s in zero_states(self.model, 1)]  # the root's state
-        for parents, chars, rows, targets, keys in self._plan(subset):
+        for parents, chars, rows, targets, keys in self.plan(subset):
             states = [np.zeros((len(parents), s.shape[1]), np.float32) for s in above]
             logp = None  # [n_d, V]: each node's next-character log-softmax
             for start in range(0, len(parents), self.batch_size):
