@@ -26,6 +26,7 @@ import numpy as np
 from charlm import backend
 from charlm.inspect.ablation import resolve_layer, unit_indices
 from charlm.inspect.trace import recurrent_layers
+from charlm.model.one_step import lstm_update
 
 # model rows per call at the trie's widest level: 16,384 rows of a 384-unit LSTM hold ~100 MB of
 # gate pre-activations [rows, 4H]; the calls are wide enough that per-call overhead is small.
@@ -51,14 +52,16 @@ def masked_step(model, layer_index: int):
            each)
 
     Row g·n + i is node i under condition g. The model's own layers compute each step (a
-    sequence of length 1, as `PrefixScorer` runs the whole model); Dropout layers are skipped
-    (inference)."""
+    sequence of length 1, as `PrefixScorer` runs the whole model), except a first layer that is
+    a Keras LSTM (`_lstm_by_table`); Dropout layers are skipped (inference)."""
+    import keras
     from keras import ops
 
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
     layers = recurrent_layers(model)
     counts = _state_counts(layers)
     units = [layer.cell.units for layer in layers]
+    by_table = isinstance(layers[0], keras.layers.LSTM)
 
     def step(chars, parents, states, masks, rows):
         groups, n, q = ops.shape(masks)[0], ops.shape(chars)[0], ops.shape(rows)[0]
@@ -69,11 +72,16 @@ def masked_step(model, layer_index: int):
             return ops.reshape(ops.take(grouped, parents, axis=1), (groups * n, width))
 
         states = [gather(s) for s in states]
-        x = embedding(ops.expand_dims(ops.tile(chars, [groups]), -1))  # [G·n, 1, E]
+        tokens = ops.tile(chars, [groups])  # [G·n]
+        x = None if by_table else embedding(ops.expand_dims(tokens, -1))  # [G·n, 1, E]
         new_states, start = [], 0
         for i, layer in enumerate(layers):
-            x, *out = layer(x, initial_state=states[start:start + counts[i]], training=False)
+            layer_states = states[start:start + counts[i]]
             start += counts[i]
+            if i == 0 and by_table:
+                x, *out = _lstm_by_table(embedding, layer.cell, tokens, *layer_states)
+            else:
+                x, *out = layer(x, initial_state=layer_states, training=False)
             if i == layer_index:  # x [G·n, 1, H]: the layer's h, masked where it leaves
                 x = ops.reshape(ops.reshape(x, (groups, n, units[i])) * masks[:, None, :],
                                 (groups * n, 1, units[i]))
@@ -91,6 +99,27 @@ def masked_step(model, layer_index: int):
         signature = [vector, vector, [((None, h), "float32") for h in state_units],
                      ((None, units[layer_index]), "float32"), vector]
     return backend.compile_function(step, model.variables, signature=signature)
+
+
+def _lstm_by_table(embedding, cell, tokens, h, c):
+    """A first LSTM layer's step: tokens [B], h and c [B, H] → (h as [B, 1, H], h, c).
+
+    embedding · W + b is a [V, 4H] table (a gather replaces the input matmul, ~1/7 of the step's
+    multiply-adds at E = 64, H = 384), and the rows run in two halves, independent chains that
+    TensorFlow's inter-op pool puts on both cores (charlm.backend.CPU_CHAINS; one intra-op thread
+    each). The same formula as the layer's, to float rounding."""
+    from keras import ops
+
+    table = ops.matmul(embedding.embeddings, cell.kernel)  # [V, 4H]
+    if cell.use_bias:
+        table = table + cell.bias
+    half = ops.shape(tokens)[0] // 2
+    parts = []
+    for rows in (slice(None, half), slice(half, None)):
+        z = ops.take(table, tokens[rows], axis=0) + ops.matmul(h[rows], cell.recurrent_kernel)
+        parts.append(lstm_update(cell, z, c[rows]))  # h, c [B/2, H] each
+    h, c = (ops.concatenate([part[k] for part in parts], axis=0) for k in (0, 1))
+    return ops.expand_dims(h, 1), h, c
 
 
 class AblationScorer:

@@ -133,9 +133,9 @@ class PrefixScorer:
 
     When to use which: `ModelScorer` scores any requests once (`charlm probe`, `charlm score`);
     `PrefixScorer` is for one fixed set of pairs scored many times over while the weights change
-    (ablation: `charlm.inspect.number_units` re-scores its pairs once per ablated unit, so an
-    `ablated` block changes the margins). It encodes the pairs once and keeps the plan of each
-    subset it is asked about.
+    (an `ablated` block changes the margins). It encodes the pairs once and keeps the plan of
+    each subset it is asked about (`plan`), which `charlm.inspect.masked_ablation` also runs, for
+    many ablations at once (what `charlm inspect number-units` uses).
 
     The plan is a trie of every text read, "\\n" + context + target[:-1] for both targets of
     every pair: a shared beginning (the same subject and attractors, "The keys to the cabinet";
@@ -145,7 +145,7 @@ class PrefixScorer:
     [n_d, V] kept only where a target character is scored. On the 8,000 shipped pairs that is
     250,119 steps where reading each context once and then each target takes 435,896 (1.74x
     fewer); one-character calls run fewer steps per second, so a run over them was ~1.4-1.9x
-    faster on 2 cores (benchmarks/bench_number_units.py). Identical texts are one node, so
+    faster on 2 cores than the context-then-targets reading. Identical texts are one node, so
     pairs with identical texts get identical margins. The margins agree with ModelScorer's to
     float rounding (tests/inspect/test_number_units.py): the target's log-probabilities are
     summed in float64 here, in float32 there."""
