@@ -67,7 +67,8 @@ def outgoing_variables(model, layer) -> list:
     return variables
 
 
-def _units(units, count: int) -> np.ndarray:
+def unit_indices(units, count: int) -> np.ndarray:
+    """`units` (an index or a list) as an int64 array, checked against the layer's `count`."""
     units = np.atleast_1d(np.asarray(units, dtype=np.int64))
     if units.size and (units.min() < 0 or units.max() >= count):
         raise ValueError(f"unit indices must be in [0, {count}), got {units.tolist()}")
@@ -79,7 +80,7 @@ def ablated(model, layer, units):
     """Within the block, `units` of recurrent `layer` (index or name) are ablated in `model`'s own
     weights; on exit (an exception included) the original values are put back exactly."""
     _, found = resolve_layer(model, layer)
-    rows = _units(units, found.cell.units)
+    rows = unit_indices(units, found.cell.units)
     variables = outgoing_variables(model, layer)
     saved = [np.array(v.numpy(), copy=True) for v in variables]
     try:
@@ -103,7 +104,7 @@ def ablated_copy(model, layer, units):
     import keras
 
     index, found = resolve_layer(model, layer)
-    rows = _units(units, found.cell.units)
+    rows = unit_indices(units, found.cell.units)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     _zero_rows(outgoing_variables(copy, index), rows)

@@ -55,7 +55,7 @@ class RecurrentStep:
                         z = ops.matmul(ops.concatenate([x, h], axis=-1), stacked[i])
                         if cell.use_bias:
                             z = z + cell.bias
-                    x, c = _lstm_update(cell, z, c)  # z [B, 4H] → h [B, H], c [B, H]
+                    x, c = lstm_update(cell, z, c)  # z [B, 4H] → h [B, H], c [B, H]
                     new_states += [x, c]
                 else:
                     x, cell_states = layer.cell(x, layer_states, training=False)
@@ -66,8 +66,9 @@ class RecurrentStep:
         return step
 
 
-def _lstm_update(cell, z, c):
-    # Keras LSTMCell gate order i, f, c, o; the same formula as LSTMCell.call.
+def lstm_update(cell, z, c):
+    """z [B, 4H] (pre-activations), c [B, H] → (h, c), [B, H] each: Keras LSTMCell's gate order
+    i, f, c, o and the same formula as LSTMCell.call."""
     i, f, g, o = ops.split(z, 4, axis=-1)
     c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
     return cell.recurrent_activation(o) * cell.activation(c), c

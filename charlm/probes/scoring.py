@@ -133,9 +133,9 @@ class PrefixScorer:
 
     When to use which: `ModelScorer` scores any requests once (`charlm probe`, `charlm score`);
     `PrefixScorer` is for one fixed set of pairs scored many times over while the weights change
-    (ablation: `charlm.inspect.number_units` re-scores its pairs once per ablated unit, so an
-    `ablated` block changes the margins). It encodes the pairs once and keeps the plan of each
-    subset it is asked about.
+    (an `ablated` block changes the margins). It encodes the pairs once and keeps the plan of
+    each subset it is asked about (`plan`), which `charlm.inspect.masked_ablation` also runs, for
+    many ablations at once (what `charlm inspect number-units` uses).
 
     The plan is a trie of every text read, "\\n" + context + target[:-1] for both targets of
     every pair: a shared beginning (the same subject and attractors, "The keys to the cabinet";
@@ -145,7 +145,7 @@ class PrefixScorer:
     [n_d, V] kept only where a target character is scored. On the 8,000 shipped pairs that is
     250,119 steps where reading each context once and then each target takes 435,896 (1.74x
     fewer); one-character calls run fewer steps per second, so a run over them was ~1.4-1.9x
-    faster on 2 cores (benchmarks/bench_number_units.py). Identical texts are one node, so
+    faster on 2 cores than the context-then-targets reading. Identical texts are one node, so
     pairs with identical texts get identical margins. The margins agree with ModelScorer's to
     float rounding (tests/inspect/test_number_units.py): the target's log-probabilities are
     summed in float64 here, in float32 there."""
@@ -177,10 +177,12 @@ class PrefixScorer:
         self._step = backend.compile_function(step, model.variables, signature=signature)
         self._plans: dict = {}
 
-    def _plan(self, subset: tuple) -> list:
-        """Per trie level: (parent row at the level above [n_d], character [n_d], and the scored
-        characters read from this level's distributions: rows [q], characters [q], request
-        keys [q] (2·position + 0 for good, 1 for bad))."""
+    def plan(self, subset) -> list:
+        """The trie of the pairs at indices `subset`, per level: (parent row at the level above
+        [n_d], character [n_d, 1], and the scored characters read from this level's
+        distributions: rows [q], characters [q], request keys [q] (2·position + 0 for good, 1
+        for bad)). Level 0's parent is the root, row 0 of one zero state."""
+        subset = tuple(int(i) for i in subset)
         if subset in self._plans:
             return self._plans[subset]
         node: dict = {}  # (parent node, char) → node; node = (level, row)
@@ -217,7 +219,7 @@ class PrefixScorer:
         subset = tuple(int(i) for i in subset)
         logprob = np.zeros(2 * len(subset), np.float64)
         above = [np.asarray(s) for s in zero_states(self.model, 1)]  # the root's state
-        for parents, chars, rows, targets, keys in self._plan(subset):
+        for parents, chars, rows, targets, keys in self.plan(subset):
             states = [np.zeros((len(parents), s.shape[1]), np.float32) for s in above]
             logp = None  # [n_d, V]: each node's next-character log-softmax
             for start in range(0, len(parents), self.batch_size):

@@ -15,7 +15,9 @@ Three steps, on agreement pairs in charlm's format (`charlm.probes.pairs.load_pa
    weight means the unit is higher for plural subjects.
 
 2. **Ablation ranking.** Ablating a unit zeroes its outgoing weights (`charlm.inspect.ablation`:
-   its row of its own recurrent_kernel and of the next layer's kernel or the logits kernel).
+   its row of its own recurrent_kernel and of the next layer's kernel or the logits kernel), run
+   as a mask on the layer's output so that many ablations share one batched run
+   (`charlm.inspect.masked_ablation`; the same margins).
    Agreement is scored as `charlm probe` scores it (correct iff log P(good) > log P(bad), each
    log P(target | "\n" + context) from `charlm.probes.pairs.requests`;
    `charlm.probes.scoring.PrefixScorer` reads all the texts of a set of pairs as one trie, a
@@ -61,8 +63,8 @@ import numpy as np
 
 from charlm.cell_types import LSTM_LIKE
 from charlm.fileio import atomic_write, atomic_write_json
-from charlm.inspect.ablation import ablated
 from charlm.inspect.equations import cell_kind
+from charlm.inspect.masked_ablation import ROWS, AblationScorer
 from charlm.inspect.number_units.diagnostic import L2, TEST_FRACTION, diagnostic_classifier
 from charlm.inspect.number_units.report import markdown, number_units_chart
 from charlm.inspect.number_units.states import phase_bar, verb_states
@@ -74,9 +76,6 @@ from charlm.probes.scoring import PrefixScorer
 
 SCREEN_PAIRS = 200
 TOP_K = 5
-# rows per model call of the ablation scorer: its trie reads one character per call, so wide
-# calls pay (2,048 rows ran ~1.3x faster than 256 on 2 cores, AMD EPYC Zen 2)
-SCORER_ROWS = 2048
 
 
 def number_units_report(model, tokenizer, pairs, out_dir, draws: int = 20, seed: int = 0,
@@ -103,7 +102,7 @@ def number_units_report(model, tokenizer, pairs, out_dir, draws: int = 20, seed:
     seconds["classifier"] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
-    scorer = PrefixScorer(model, tokenizer, pairs, max(batch_size, SCORER_ROWS))
+    scorer = AblationScorer(PrefixScorer(model, tokenizer, pairs), max(batch_size, ROWS))
     split = _split(infos, rng, screen_pairs, notes)
     ablation = _Ablation(model, scorer, pairs, infos, split, progress)
     seconds["intact"] = round(time.perf_counter() - t, 2)
@@ -208,35 +207,36 @@ class _Ablation:
     """What every ablation shares: the model, its scorer, the pairs, their split and the intact
     model's scores on it."""
 
-    def __init__(self, model, scorer: PrefixScorer, pairs: list, infos: list, split: _Split,
+    def __init__(self, model, scorer: AblationScorer, pairs: list, infos: list, split: _Split,
                  progress):
         self.model, self.scorer, self.pairs, self.infos = model, scorer, pairs, infos
         self.split, self.progress = split, progress
         self.focus = set(split.eval_attractor.tolist())
         subsets = (split.evaluation, split.screen, split.eval_attractor)
         intact = []
-        with phase_bar(progress, sum(map(len, subsets)), "intact model", "pair") as bar:
-            # the screen and the attractor pairs again on the exact batches the ablations use
-            # (same float rounding)
+        with phase_bar(progress, len(subsets), "intact model", "set") as bar:
+            # the screen and the attractor pairs again, read as the ablations read them
             for subset in subsets:
-                intact.append(scorer.margins(subset))
-                if bar is not None:
-                    bar.update(len(subset))
+                intact.append(scorer.margins(subset, 0, [[]], bar)[0])
         self.intact = self.breakdown(intact[0] > 0, fine=True)
         self.screen_base = intact[1]
         self.screen_accuracy = float((self.screen_base > 0).mean())
         self.attractor_base = intact[2] > 0
 
-    def margins(self, subset: np.ndarray, layer_index: int, units: list[int]) -> np.ndarray:
-        """log P(good) - log P(bad) per pair of `subset`, with `units` of the layer ablated."""
-        with ablated(self.model, layer_index, units):
-            return self.scorer.margins(subset)
+    def margins(self, subset: np.ndarray, layer_index: int, unit_sets: list, desc: str,
+                unit: str = "unit") -> np.ndarray:
+        """[len(unit_sets), len(subset)]: log P(good) - log P(bad) per pair of `subset`, with
+        each unit set of the layer ablated; a progress bar `desc` counts the sets."""
+        with phase_bar(self.progress, len(unit_sets), desc, unit) as bar:
+            return self.scorer.margins(subset, layer_index, unit_sets, bar)
 
-    def screen_drops(self, layer_index: int, units: list[int]) -> tuple[float, float]:
-        """The drop in screen accuracy and in mean screen margin when `units` are ablated."""
-        m = self.margins(self.split.screen, layer_index, units)
-        return (self.screen_accuracy - float((m > 0).mean()),
-                float(self.screen_base.mean() - m.mean()))
+    def screen_drops(self, layer_index: int, unit_sets: list, desc: str,
+                     unit: str = "unit") -> tuple[np.ndarray, np.ndarray]:
+        """Per unit set: the drop in screen accuracy and in mean screen margin when it is
+        ablated."""
+        m = self.margins(self.split.screen, layer_index, unit_sets, desc, unit)
+        return (self.screen_accuracy - (m > 0).mean(axis=1),
+                self.screen_base.mean() - m.mean(axis=1))
 
     def breakdown(self, correct: np.ndarray, fine: bool = False) -> dict:
         """Accuracies on the evaluation pairs, given which of them are `correct`."""
@@ -250,12 +250,7 @@ def _ablate_layer(ab: _Ablation, n: int, layer, classifier: dict, rng, draws: in
     unit and pair against random units of the layer."""
     units = layer.cell.units
     t = time.perf_counter()
-    drops, margin_drops = np.zeros(units), np.zeros(units)
-    with phase_bar(ab.progress, units, f"screen {layer.name}") as bar:
-        for u in range(units):
-            drops[u], margin_drops[u] = ab.screen_drops(n, [u])
-            if bar is not None:
-                bar.update(1)
+    drops, margin_drops = ab.screen_drops(n, [[u] for u in range(units)], f"screen {layer.name}")
     screen_seconds = time.perf_counter() - t
     order = np.lexsort((-margin_drops, -drops))  # by drop, then by margin drop
     top = [int(u) for u in order[:min(top_k, units)]]
@@ -264,12 +259,8 @@ def _ablate_layer(ab: _Ablation, n: int, layer, classifier: dict, rng, draws: in
     measured = _measure_top(ab, n, layer, top, drops)
     best_unit = max(measured, key=lambda m: (m["drop"], -top.index(m["unit"])))["unit"]
     combos = list(itertools.combinations(top, 2))
-    combo_drops = []
-    with phase_bar(ab.progress, len(combos), f"unit pairs {layer.name}") as bar:
-        for combo in combos:
-            combo_drops.append(ab.screen_drops(n, list(combo)))
-            if bar is not None:
-                bar.update(1)
+    combo_drops = [(float(d), float(m)) for d, m in zip(*ab.screen_drops(
+        n, [list(c) for c in combos], f"unit pairs {layer.name}", "pair"))]
     best_pair = list(combos[max(range(len(combos)), key=lambda c: combo_drops[c])]) \
         if combos else [best_unit]
     top_seconds = time.perf_counter() - t
@@ -313,16 +304,10 @@ def _ablate_layer(ab: _Ablation, n: int, layer, classifier: dict, rng, draws: in
 
 def _measure_top(ab: _Ablation, n: int, layer, top: list[int], drops: np.ndarray) -> list[dict]:
     """Each top unit of the screen ablated alone on the attractor pairs outside the screen."""
-    measured = []
-    with phase_bar(ab.progress, len(top), f"top units {layer.name}") as bar:
-        for u in top:
-            ok = ab.margins(ab.split.eval_attractor, n, [u]) > 0
-            measured.append({"unit": u, "screen_drop": round(drops[u], 4),
-                             "attractor": stats_of(ok),
-                             "drop": round(ab.attractor_base.mean() - ok.mean(), 4)})
-            if bar is not None:
-                bar.update(1)
-    return measured
+    margins = ab.margins(ab.split.eval_attractor, n, [[u] for u in top], f"top units {layer.name}")
+    return [{"unit": u, "screen_drop": round(float(drops[u]), 4), "attractor": stats_of(ok),
+             "drop": round(float(ab.attractor_base.mean() - ok.mean()), 4)}
+            for u, ok in zip(top, margins > 0)]
 
 
 def _random_pool(units: int, top: list[int], top_by_weight: list[int]) -> np.ndarray:
@@ -339,27 +324,25 @@ def _best_and_random(ab: _Ablation, n: int, layer, chosen: dict, pool: np.ndarra
                      draws: int) -> tuple[dict, dict]:
     """Per group size in `chosen` (1: the best unit, 2: the best pair): the breakdown with those
     units ablated, and `draws` draws of as many random units from `pool`."""
+    picks = {}  # size → the random unit sets, drawn before any is scored
+    for size in chosen:
+        # single units: distinct ones while the pool lasts
+        singles = rng.permutation(pool) if size == 1 else None
+        picks[size] = [[int(singles[d])] if singles is not None and d < len(singles) else
+                       sorted(int(u) for u in rng.choice(pool, size, replace=False))
+                       for d in range(draws)]
+    unit_sets = [units_ for size in chosen for units_ in [chosen[size], *picks[size]]]
+    correct = iter(ab.margins(ab.split.evaluation, n, unit_sets,
+                              f"best and random {layer.name}", "set") > 0)
     results, random = {}, {}
-    total = len(chosen) * (1 + draws)
-    with phase_bar(ab.progress, total, f"best and random {layer.name}") as bar:
-        for size, units_ in chosen.items():
-            ok = ab.margins(ab.split.evaluation, n, units_) > 0
-            results[size] = ab.breakdown(ok, fine=True)
-            if bar is not None:
-                bar.update(1)
-            sampled = []
-            # single units: distinct ones while the pool lasts
-            singles = rng.permutation(pool) if size == 1 else None
-            for d in range(draws):
-                pick = ([int(singles[d])] if singles is not None and d < len(singles) else
-                        sorted(int(u) for u in rng.choice(pool, size, replace=False)))
-                acc = accuracies(ab.breakdown(ab.margins(ab.split.evaluation, n, pick) > 0))
-                sampled.append({"units": pick, **acc,
-                                "drop": None if acc["attractor"] is None else
-                                round(ab.intact["attractor"]["accuracy"] - acc["attractor"], 4)})
-                if bar is not None:
-                    bar.update(1)
-            random[size] = sampled
+    for size in chosen:
+        results[size] = ab.breakdown(next(correct), fine=True)
+        random[size] = []
+        for pick in picks[size]:
+            acc = accuracies(ab.breakdown(next(correct)))
+            random[size].append({"units": pick, **acc,
+                                 "drop": None if acc["attractor"] is None else
+                                 round(ab.intact["attractor"]["accuracy"] - acc["attractor"], 4)})
     return results, random
 
 
