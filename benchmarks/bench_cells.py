@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, default=65)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100)
-    p.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    p.add_argument("--steps", type=int, default=15, help="timed steps per round (5 was too few to "
+                   "time on a 2-core Zen 4: one such run put cifg's kernel below the generic loop)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-generic", action="store_true", help="skip the generic-loop baseline")
     p.add_argument("--json", action="store_true")
