@@ -4,9 +4,11 @@ Same model and step as bench_train.py (embedding -> L x LSTM(H) -> Dense(V), cha
 Adam, clipping, random batches), in one process. All measured except the FLOP count:
   1. chars/s of the full step: median of --rounds rounds of --steps steps, as bench_train does.
   2. achieved GFLOP/s: matmul FLOPs counted from the shapes (forward in-proj, h@U; backward
-     dz@U^T for T-1 steps, dx, dK, dU, db; logits fwd, dW, dx; not gate math, softmax, embedding,
-     optimizer) over the step time, as a share of the best matmul rate timed here (best of 5):
-     big single tf.matmuls [T*B, E|H] @ [E|H, 4H], and the serial chains of 3.
+     dz@U^T for T-1 steps, dx, dK, dU, db; logits fwd, dW, dx; not gate math, softmax,
+     embedding, optimizer) over the step time, as a share of the best matmul rate timed here
+     (best of 5): big single tf.matmuls [T*B, E|H] @ [E|H, 4H], and the serial chains of 3. The
+     ceiling: the chars/s of a step that did only those matmuls, at the best rate on every core
+     (the best single matmul's rate x cores, or a 2-chain rate if higher), and nothing else.
   3. the serial recurrent matmuls alone: h@U then dz@U^T, L*T times, dependent, in a tf.function,
      as one chain of B rows and as the kernel splits it (BATCH_SPLIT chains; median ms of 5 calls).
   4. a tf.profiler trace of --profile-steps steps (xplane.pb, read with TF's own proto): kernel
@@ -160,6 +162,7 @@ def main(argv=None):
          "round_ms": [round(s * 1e3, 1) for s in rounds],
          "matmul_flops_per_char": sum(flops.values()) / chars, "achieved_gflops": achieved,
          "matmul_gflops": rates, "share_of_peak": achieved / max(rates.values()),
+         "matmul_bound_chars_per_sec": ceiling(rates, cores) * 1e9 / sum(flops.values()) * chars,
          "serial_chain_ms": chain_s * 1e3, "serial_chain_share_of_step": chain_s / step_s,
          "profiled_step_ms": wall * 1e3, "profiled_chars_per_sec": chars / wall, "cores": cores,
          "kernel_ms_by_role": dict(by_role.most_common()),
@@ -172,12 +175,22 @@ def main(argv=None):
     return 0
 
 
+def ceiling(rates: dict, cores: int) -> float:
+    """GFLOP/s on all cores at once: the best single matmul (one thread each) times the cores,
+    or a measured multi-chain rate if that is higher."""
+    singles = [v for k, v in rates.items() if k.startswith("single")]
+    return max([max(singles) * cores] + [v for k, v in rates.items() if not k.startswith("single")])
+
+
 def report(r):
     print(f"step {r['step_ms']:.1f} ms (median of {r['round_ms']}): "
           f"{r['chars_per_sec']:,.0f} chars/s")
     print(f"matmul work {r['matmul_flops_per_char'] / 1e6:.2f} MFLOP/char: achieved "
           f"{r['achieved_gflops']:.1f} GFLOP/s = {r['share_of_peak']:.0%} of the best rate below")
     print("".join(f"  {k}: {v:.1f} GFLOP/s\n" for k, v in r["matmul_gflops"].items()), end="")
+    print(f"ceiling: those matmuls alone at {ceiling(r['matmul_gflops'], r['cores']):.0f} GFLOP/s "
+          f"(every core at the best rate), nothing else: {r['matmul_bound_chars_per_sec']:,.0f} "
+          f"chars/s; this step reaches {r['chars_per_sec'] / r['matmul_bound_chars_per_sec']:.0%}")
     print(f"serial chain alone ({r['layers']}x{r['seq_len']} steps each way, kernel's split): "
           f"{r['serial_chain_ms']:.1f} ms = {r['serial_chain_share_of_step']:.0%} of the step")
     core_ms, rates = r["cores"] * r["profiled_step_ms"], r["gflops_per_thread_by_role"]

@@ -45,9 +45,20 @@ class NllStep:
         return self._fn(x, y, weight.astype(np.float32), states)
 
 
+def repeated_chunk_len() -> int:
+    """Tokens per call for a text read again and again (periodic validation): as many steps as
+    charlm's CPU kernels unroll, where they run. A longer chunk takes their while-loop fallback,
+    ~1.8x slower per token; the unrolled graph takes a few seconds to trace, once
+    (benchmarks/RESULTS.md, "Validation"). Elsewhere (a GPU, JAX, CHARLM_FUSED_LSTM=0) 1,000."""
+    from charlm.model import lstm_kernels
+
+    return lstm_kernels.MAX_UNROLL if lstm_kernels.is_enabled() else 1000
+
+
 def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
                  chunk_len: int = 1000, nll_step: NllStep | None = None, progress=None) -> dict:
-    """Sum of nats over every predicted token of `ids`, reading in order with carried state."""
+    """Sum of nats over every predicted token of `ids`, reading in order with carried state.
+    Every call reads `chunk_len` steps (the last is padded), so a compiled step traces once."""
     ids = np.asarray(ids, dtype=np.int32)
     if prime_id is not None:
         ids = np.concatenate([[prime_id], ids]).astype(np.int32)
@@ -62,6 +73,11 @@ def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
     x = np.pad(inputs, (0, pad)).reshape(streams, seg)
     y = np.pad(targets, (0, pad)).reshape(streams, seg)
     w = np.pad(np.ones(n, np.float32), (0, pad)).reshape(streams, seg)
+    # whole chunks: each segment's end is padded too (weight 0), so every call has one shape
+    chunk_len = min(chunk_len, seg)
+    tail = -seg % chunk_len
+    x, y, w = (np.pad(a, ((0, 0), (0, tail))) for a in (x, y, w))
+    seg += tail
     nll_step = nll_step or NllStep(model)
     states = zero_states(model, streams)
     total = 0.0

@@ -49,3 +49,33 @@ def test_bpc_is_the_mean_negative_log_likelihood_of_every_character(make_model):
     assert result["chars"] == len(text) == 100 and result["unknown_chars"] == 1
     assert math.isclose(result["nats_per_char"], nats / len(text), rel_tol=1e-5)
     assert math.isclose(result["bpc"], nats / len(text) / math.log(2), rel_tol=1e-5)
+
+
+def test_every_call_reads_whole_chunks_so_the_step_traces_once(make_model):
+    """The last chunk of each segment is padded (weight 0): one input shape for every call, and
+    the same nats as reading it unpadded."""
+    from charlm.evaluate import NllStep, evaluate_ids
+
+    model = make_model(vocab_size=7, embedding_dim=4, units=8, seed=3)
+    ids = np.random.default_rng(1).integers(0, 7, 101).astype(np.int32)
+    step, shapes = NllStep(model), []
+
+    def recording(x, y, weight, states):
+        shapes.append(x.shape)
+        return step(x, y, weight, states)
+
+    padded = evaluate_ids(model, ids, 0, streams=3, chunk_len=15, nll_step=recording)
+    assert set(shapes) == {(3, 15)} and len(shapes) == 3  # segments of 34 → 3 chunks of 15
+    whole = evaluate_ids(model, ids, 0, streams=3, chunk_len=34)  # one unpadded call
+    assert padded["tokens"] == whole["tokens"] == 101
+    assert math.isclose(padded["nats"], whole["nats"], rel_tol=1e-5)
+
+
+def test_periodic_validation_reads_chunks_the_cpu_kernel_unrolls(monkeypatch):
+    from charlm.evaluate import repeated_chunk_len
+    from charlm.model import lstm_kernels
+
+    monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: True)
+    assert repeated_chunk_len() == lstm_kernels.MAX_UNROLL
+    monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: False)
+    assert repeated_chunk_len() == 1000

@@ -43,7 +43,7 @@ from charlm.data.id_cache import encode_corpus  # noqa: E402
 from charlm.data.tokenizers import (fit_tokenizer, load_tokenizer,  # noqa: E402
                                     unknown_characters_error, unknown_in_corpus)
 from charlm.errors import Interrupted, TrainingFailed, UserError  # noqa: E402
-from charlm.evaluate import NllStep, evaluate_ids, summarize  # noqa: E402
+from charlm.evaluate import NllStep, evaluate_ids, repeated_chunk_len, summarize  # noqa: E402
 from charlm.faults import kill_point  # noqa: E402
 from charlm.generate.generator import progress_sampler  # noqa: E402
 from charlm.model.model import build_model, model_spec, zero_states  # noqa: E402
@@ -352,7 +352,8 @@ class Trainer:
         unless --sample-chars 0) and records a "val" row. → the summary."""
         config, state = self.config, self.state
         result = evaluate_ids(self.model, self.val_ids, self.tokenizer.prime_id(),
-                              streams=_val_streams(self.val_ids), nll_step=self.nll_step)
+                              streams=_val_streams(self.val_ids), chunk_len=repeated_chunk_len(),
+                              nll_step=self.nll_step)
         summary = summarize(result["nats"], self.val_chars)
         kill_point("validation")
         improved = state.best_bpc is None or summary["bpc"] < state.best_bpc
