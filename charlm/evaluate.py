@@ -19,6 +19,8 @@ import numpy as np
 from charlm import backend
 from charlm.model.model import zero_states
 
+UNROLLED_CALLS = 10  # chunks per stream and validation before unrolled chunks pay for their trace
+
 
 def token_nll(y, logits):
     """y [B, T] int, logits [B, T, V] → nll [B, T] in nats (log-softmax in float32)."""
@@ -45,14 +47,17 @@ class NllStep:
         return self._fn(x, y, weight.astype(np.float32), states)
 
 
-def repeated_chunk_len() -> int:
+def repeated_chunk_len(tokens_per_stream: int) -> int:
     """Tokens per call for a text read again and again (periodic validation): as many steps as
-    charlm's CPU kernels unroll, where they run. A longer chunk takes their while-loop fallback,
-    ~1.8x slower per token; the unrolled graph takes a few seconds to trace, once
-    (benchmarks/RESULTS.md, "Validation"). Elsewhere (a GPU, JAX, CHARLM_FUSED_LSTM=0) 1,000."""
+    charlm's CPU kernels unroll, where they run and the text gives each stream at least
+    UNROLLED_CALLS such chunks. A longer chunk takes the kernels' while-loop fallback, ~1.8x
+    slower per token; the unrolled graph takes seconds to trace, once, which a short text would
+    not win back (benchmarks/RESULTS.md, "Validation during training"). Otherwise 1,000."""
     from charlm.model import lstm_kernels
 
-    return lstm_kernels.MAX_UNROLL if lstm_kernels.is_enabled() else 1000
+    enough = tokens_per_stream >= UNROLLED_CALLS * lstm_kernels.MAX_UNROLL
+    unrolled = lstm_kernels.is_enabled() and enough
+    return lstm_kernels.MAX_UNROLL if unrolled else 1000
 
 
 def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,

@@ -76,6 +76,7 @@ def test_periodic_validation_reads_chunks_the_cpu_kernel_unrolls(monkeypatch):
     from charlm.model import lstm_kernels
 
     monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: True)
-    assert repeated_chunk_len() == lstm_kernels.MAX_UNROLL
+    assert repeated_chunk_len(10_000) == lstm_kernels.MAX_UNROLL  # the default run's segments
+    assert repeated_chunk_len(500) == 1000  # too short to win back the unrolled graph's trace
     monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: False)
-    assert repeated_chunk_len() == 1000
+    assert repeated_chunk_len(10_000) == 1000

@@ -351,8 +351,9 @@ class Trainer:
         """Validation bpc on the val ids; a better one is saved in best/. Logs it (with a sample
         unless --sample-chars 0) and records a "val" row. → the summary."""
         config, state = self.config, self.state
-        result = evaluate_ids(self.model, self.val_ids, self.tokenizer.prime_id(),
-                              streams=_val_streams(self.val_ids), chunk_len=repeated_chunk_len(),
+        streams = _val_streams(self.val_ids)
+        result = evaluate_ids(self.model, self.val_ids, self.tokenizer.prime_id(), streams=streams,
+                              chunk_len=repeated_chunk_len(len(self.val_ids) // streams),
                               nll_step=self.nll_step)
         summary = summarize(result["nats"], self.val_chars)
         kill_point("validation")
