@@ -19,6 +19,7 @@ import numpy as np
 from charlm import backend
 from charlm.model.model import zero_states
 
+CHUNK_LEN = 1000  # tokens per call when reading a text in order (one pass: charlm eval)
 UNROLLED_CALLS = 10  # chunks per stream and validation before unrolled chunks pay for their trace
 
 
@@ -52,16 +53,17 @@ def repeated_chunk_len(tokens_per_stream: int) -> int:
     charlm's CPU kernels unroll, where they run and the text gives each stream at least
     UNROLLED_CALLS such chunks. A longer chunk takes the kernels' while-loop fallback, ~1.8x
     slower per token; the unrolled graph takes seconds to trace, once, which a short text would
-    not win back (benchmarks/RESULTS.md, "Validation during training"). Otherwise 1,000."""
+    not win back (benchmarks/RESULTS.md, "Validation during training"). Otherwise CHUNK_LEN."""
     from charlm.model import lstm_kernels
 
     enough = tokens_per_stream >= UNROLLED_CALLS * lstm_kernels.MAX_UNROLL
     unrolled = lstm_kernels.is_enabled() and enough
-    return lstm_kernels.MAX_UNROLL if unrolled else 1000
+    return lstm_kernels.MAX_UNROLL if unrolled else CHUNK_LEN
 
 
 def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
-                 chunk_len: int = 1000, nll_step: NllStep | None = None, progress=None) -> dict:
+                 chunk_len: int = CHUNK_LEN, nll_step: NllStep | None = None,
+                 progress=None) -> dict:
     """Sum of nats over every predicted token of `ids`, reading in order with carried state.
     Every call reads `chunk_len` steps (the last is padded), so a compiled step traces once."""
     ids = np.asarray(ids, dtype=np.int32)
@@ -87,15 +89,15 @@ def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
     states = zero_states(model, streams)
     total = 0.0
     for start in range(0, seg, chunk_len):
-        end = min(start + chunk_len, seg)
+        end = start + chunk_len
         nats, states = nll_step(x[:, start:end], y[:, start:end], w[:, start:end], states)
         total += float(nats)
-        if progress is not None:
-            progress.update((end - start) * streams)
+        if progress is not None:  # the chunk's real tokens (not its padding): n in all
+            progress.update(int(w[:, start:end].sum()))
     return {"nats": total, "tokens": n}
 
 
-def evaluate_text(model, tokenizer, text: str, streams: int = 1, chunk_len: int = 1000,
+def evaluate_text(model, tokenizer, text: str, streams: int = 1, chunk_len: int = CHUNK_LEN,
                   progress=None) -> dict:
     """bpc of `text`; characters outside the vocabulary are mapped to <unk> and reported."""
     ids = tokenizer.encode(text, unknown="replace")

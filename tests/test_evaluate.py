@@ -64,19 +64,28 @@ def test_every_call_reads_whole_chunks_so_the_step_traces_once(make_model):
         shapes.append(x.shape)
         return step(x, y, weight, states)
 
-    padded = evaluate_ids(model, ids, 0, streams=3, chunk_len=15, nll_step=recording)
+    class Progress:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    progress = Progress()
+    padded = evaluate_ids(model, ids, 0, streams=3, chunk_len=15, nll_step=recording,
+                          progress=progress)
     assert set(shapes) == {(3, 15)} and len(shapes) == 3  # segments of 34 → 3 chunks of 15
+    assert progress.n == 101  # real tokens only, not the padding
     whole = evaluate_ids(model, ids, 0, streams=3, chunk_len=34)  # one unpadded call
     assert padded["tokens"] == whole["tokens"] == 101
     assert math.isclose(padded["nats"], whole["nats"], rel_tol=1e-5)
 
 
 def test_periodic_validation_reads_chunks_the_cpu_kernel_unrolls(monkeypatch):
-    from charlm.evaluate import repeated_chunk_len
+    from charlm.evaluate import CHUNK_LEN, repeated_chunk_len
     from charlm.model import lstm_kernels
 
     monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: True)
     assert repeated_chunk_len(10_000) == lstm_kernels.MAX_UNROLL  # the default run's segments
-    assert repeated_chunk_len(500) == 1000  # too short to win back the unrolled graph's trace
+    assert repeated_chunk_len(500) == CHUNK_LEN  # too short to win back the unrolled graph's trace
     monkeypatch.setattr(lstm_kernels, "is_enabled", lambda: False)
-    assert repeated_chunk_len(10_000) == 1000
+    assert repeated_chunk_len(10_000) == CHUNK_LEN
