@@ -182,11 +182,11 @@ class Trainer:
         if self.resume and self.chief:  # metrics logged after the checkpoint were lost with it
             ckpt.truncate_metrics(self.out, self.state.step)
         self.recorder = Recorder(self.out, self.chief)
-        self.saved_step = None if self.resume else self.save_last()  # step 0: now any kill resumes
-        self.validated_step = self.state.step if self.resume else None
-        self.recorder.start_bar(self.budgets.max_steps, self.state.step, self.quiet)
-        self._start_clock()
-        try:
+        try:  # closes metrics.jsonl however the run ends, a failed first checkpoint included
+            self.saved_step = None if self.resume else self.save_last()  # step 0: any kill resumes
+            self.validated_step = self.state.step if self.resume else None
+            self.recorder.start_bar(self.budgets.max_steps, self.state.step, self.quiet)
+            self._start_clock()
             with StopFlag() as stop:
                 self._loop(stop)
         finally:

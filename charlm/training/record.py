@@ -52,6 +52,8 @@ class Recorder:
         if self.bar is not None:
             self.bar.close()
         self.metrics.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class LossWindow:

@@ -13,6 +13,7 @@ from charlm import checkpoint
 from charlm.cli import main
 from charlm.fileio import FolderLock
 from charlm.training import loop
+from charlm.training.record import Recorder
 from charlm.training.trainer import prepare_resume, train
 from tests.helpers import tiny_config
 
@@ -83,11 +84,14 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_or_restarts(finished_
     def killed(*args, **kwargs):
         raise _Killed
 
+    recorders = []
     with monkeypatch.context() as m:
         m.setattr(checkpoint, "save_last", killed)
+        m.setattr(loop, "Recorder", lambda *a: recorders.append(Recorder(*a)) or recorders[-1])
         with pytest.raises(_Killed):
             train(tiny_config(tiny_corpus, run), quiet=True)
     assert (run / "config.json").is_file() and not (run / "last").exists()
+    assert recorders[0].metrics.closed  # not left for the garbage collector (a ResourceWarning)
 
     # --resume starts it again from step 0 with its saved settings: the same run as uninterrupted
     train(prepare_resume(str(run), {}), resume=True, quiet=True)
