@@ -5,6 +5,7 @@ Plain helpers (TINY_TEXT, tiny_config, ROOT, SHARED, run_cli, ...) live in tests
 """
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -57,6 +58,17 @@ def pytest_collection_modifyitems(items):
         if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     items.sort(key=_start_rank)  # stable: the order within each file stays as written
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    # pytest's unraisable-exception plugin runs five full garbage collections at unconfigure. With
+    # the session's TensorFlow and JAX objects alive, those took over 5 s, and execnet sends an
+    # xdist worker still busy 5 s after its last report a SIGINT: a KeyboardInterrupt "ignored in
+    # _xla_gc_callback" at the end of every run. Collect once here, while the plugin still
+    # reports what finalizers raise, then freeze the survivors so later collections skip them.
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session", autouse=True)
