@@ -18,13 +18,12 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_report.py beside this file; the checkout's charlm
 
 from bench_report import print_result  # noqa: E402
-from bench_train import build_charlm_step  # noqa: E402
+from bench_train import build_charlm_step, random_batch  # noqa: E402
 
 from charlm.backend import import_quietly  # noqa: E402
 from charlm.errors import UserError  # noqa: E402
@@ -88,14 +87,7 @@ def run(args) -> int:
     cells = [c for c in args.cells.split(",") if c]
     if not cells or any(c not in LSTM_LIKE for c in cells):
         raise UserError(f"--cells takes a comma-separated list of {', '.join(LSTM_LIKE)}")
-    for name in ("layers", "units", "embedding_dim", "vocab_size", "batch_size", "seq_len",
-                 "steps", "rounds"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
-    rng = np.random.default_rng(0)
-    shape = (args.batch_size, args.seq_len)
-    x = rng.integers(0, args.vocab_size, shape).astype(np.int32)
-    y = rng.integers(0, args.vocab_size, shape).astype(np.int32)
+    x, y = random_batch(args)
     kinds = [True] if args.no_generic else [True, False]
     runners = {(cell, fused): _runner(args, cell, fused, x, y) for cell in cells for fused in kinds}
     times = {key: [] for key in runners}

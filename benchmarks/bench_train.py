@@ -53,15 +53,20 @@ def main(argv=None) -> int:
     return run(parser().parse_args(argv))
 
 
-def run(args) -> int:
+def random_batch(args) -> tuple[np.ndarray, np.ndarray]:
+    """The sizes checked, then one seeded batch of token ids x, y [batch_size, seq_len]: every
+    timed step reads the same batch (bench_cells uses it too)."""
     for name in ("layers", "units", "embedding_dim", "vocab_size", "batch_size", "seq_len",
                  "steps", "rounds"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be positive")
     rng = np.random.default_rng(0)
     shape = (args.batch_size, args.seq_len)
-    x = rng.integers(0, args.vocab_size, shape).astype(np.int32)
-    y = rng.integers(0, args.vocab_size, shape).astype(np.int32)
+    return tuple(rng.integers(0, args.vocab_size, shape).astype(np.int32) for _ in range(2))
+
+
+def run(args) -> int:
+    x, y = random_batch(args)
     ours = _charlm_runner(args, x, y)
     theirs = None if args.no_torch else _torch_runner(args, x, y)
     ours_times, torch_times = [], []
