@@ -31,6 +31,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -198,12 +199,19 @@ def weights_path(folder: Path, which: str = BEST) -> Path:
 
 
 def load_weights(model, path: Path) -> None:
-    try:
-        model.load_weights(str(path))
-    except Exception as e:  # h5py/Keras raise many types for truncated or mismatched files
-        raise UserError(f"could not load weights from {path} ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:120]}); the checkpoint is corrupt or from "
-                        "another model")
+    """model ← the weights file at path, or one UserError line. Keras warns while it reads a
+    mismatched file (e.g. "Skipping nested container ...") before it raises; when the load fails,
+    those warnings are part of that failure, not lines to print above it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(path))
+        except Exception as e:  # h5py/Keras raise many types for truncated or mismatched files
+            raise UserError(f"could not load weights from {path} ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120]}); the checkpoint is corrupt or "
+                            "from another model") from None
+    for w in caught:  # a load that worked: its warnings as they were
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _stage(folder: Path, name: str) -> Path:

@@ -4,6 +4,7 @@ config.json and corrupt weights through `charlm eval`: tests/cli/test_evaluate.p
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -53,9 +54,13 @@ def test_load_reads_best_then_last(early_stopped_run, tmp_path):
 
 
 def _one_line_error(folder, pattern, which="best"):
-    with pytest.raises(UserError, match=pattern) as error:
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(UserError, match=pattern) as error:
+        warnings.simplefilter("always")
         checkpoint.load(folder, which=which)
     assert "\n" not in str(error.value) and str(folder) in str(error.value)
+    # the error is all a user sees: no library warning printed above it
+    assert [str(w.message) for w in caught] == []
 
 
 def test_tokenizer_and_model_disagreeing_on_the_vocabulary(trained_checkpoint, tmp_path):
