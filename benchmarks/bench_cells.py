@@ -18,7 +18,6 @@ import statistics
 import sys
 from pathlib import Path
 
-
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_report.py beside this file; the checkout's charlm
 
