@@ -77,9 +77,8 @@ def evaluate_ids(model, ids: np.ndarray, prime_id: int | None, streams: int = 1,
     seg = math.ceil(n / streams)
     pad = seg * streams - n
     # [S, seg] each; padded positions carry weight 0 so they never count.
-    x = np.pad(inputs, (0, pad)).reshape(streams, seg)
-    y = np.pad(targets, (0, pad)).reshape(streams, seg)
-    w = np.pad(np.ones(n, np.float32), (0, pad)).reshape(streams, seg)
+    x, y, w = (np.pad(a, (0, pad)).reshape(streams, seg)
+               for a in (inputs, targets, np.ones(n, np.float32)))
     # whole chunks: each segment's end is padded too (weight 0), so every call has one shape
     chunk_len = min(chunk_len, seg)
     tail = -seg % chunk_len
