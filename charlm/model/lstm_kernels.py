@@ -126,13 +126,24 @@ def _backward(d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t):
             wcf=no_peep, wco=no_peep, b=no_b, i=i, cs=cs[t], f=f, o=o, ci=g, co=tanh_c,
             cs_grad=dc, h_grad=d_out[t] + dh, use_peephole=False)  # dz: [B, 4H], i,c,f,o order
         dh = tf.matmul(dz[t], U_t)
-    dZ = tf.reshape(tf.stack(dz), [-1, 4 * units])  # [T*B, 4H]
+    _, dx, dK, dU, db = batched_gradients(dz, h0, hs, x_flat, K_t)
+    return dx, dh, dc, dK, dU, db
+
+
+def batched_gradients(dz, h0, hs, x_flat, K_t):
+    """After a chain's backward loop: its per-step gate gradients dz (T × [B, nH]) → dZ
+    [T*B, nH] and the gradients that are one matmul each over all steps: dx [B, T, I], dK [I, nH],
+    dU [H, nH], db [nH] (charlm.model.variant_kernels ends its loop with this too)."""
+    import tensorflow as tf
+
+    steps, batch, units = len(hs), tf.shape(h0)[0], h0.shape[1]
+    dZ = tf.reshape(tf.stack(dz), [-1, K_t.shape[0]])  # [T*B, nH]
     h_prev = tf.reshape(tf.stack([h0] + hs[:-1]), [-1, units])
     dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, K_t.shape[1]]), [1, 0, 2])
-    db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], dt), dZ)[0]
+    db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], h0.dtype), dZ)[0]
     dK = tf.matmul(x_flat, dZ, transpose_a=True)
     dU = tf.matmul(h_prev, dZ, transpose_a=True)
-    return dx, dh, dc, dK, dU, db
+    return dZ, dx, dK, dU, db
 
 
 def _lstm_unrolled(x, h0, c0, K, U, b):

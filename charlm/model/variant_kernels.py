@@ -189,12 +189,7 @@ def _backward(variant, d_out, dh, dc, h0, c0, x_flat, hs, cs, gates, U_t, K_t, p
         dc = dc_prev
         dz[t] = variant.gate_gradients(dz4)  # [B, nH] in the order of U_t's rows
         dh = tf.matmul(dz[t], U_t)
-    dZ = tf.reshape(tf.stack(dz), [-1, U_t.shape[0]])  # [T*B, nH]
-    h_prev = tf.reshape(tf.stack([h0] + hs[:-1]), [-1, units])
-    dx = tf.transpose(tf.reshape(tf.matmul(dZ, K_t), [steps, batch, K_t.shape[1]]), [1, 0, 2])
-    db = tf.matmul(tf.ones([1, tf.shape(dZ)[0]], dt), dZ)[0]
-    dK = tf.matmul(x_flat, dZ, transpose_a=True)
-    dU = tf.matmul(h_prev, dZ, transpose_a=True)
+    dZ, dx, dK, dU, db = lstm_kernels.batched_gradients(dz, h0, hs, x_flat, K_t)
     dp = None if peephole is None else _peephole_gradient(dZ, c0, cs, units)
     return dx, dh, dc, dK, dU, db, dp
 
